@@ -1,0 +1,9 @@
+# What every IFR config adds to an mmdet config besides the head swap:
+# register mmifr's classes, log the solver statistics, and train with the
+# reference recipe (unrolled warm-up for the first 5/9 of the schedule, as
+# 50k of 90k iterations in the released code, then the DEQ solve).
+custom_imports = dict(imports=['mmifr'], allow_failed_imports=False)
+custom_hooks = [
+    dict(type='IFRSolverStatsHook'),
+    dict(type='IFRUnrollWarmupHook', switch_ratio=5 / 9, unroll_steps=4),
+]

@@ -1,0 +1,9 @@
+# Table 7: 5 Broyden iterations, forward and backward.
+_base_ = '../mask_rcnn_r50_ifr_1x.py'
+
+model = dict(
+    roi_head=dict(
+        mask_head=dict(
+            ifr_cfg=dict(
+                type='IFRRefiner',
+                solver=dict(solver='broyden', max_iter=5, tol=1e-3, backward_max_iter=5)))))

@@ -1,0 +1,3 @@
+_base_ = ['mmdet::retinanet/retinanet_r50_fpn_1x_coco.py', './_base_/ifr_runtime.py']
+
+model = dict(bbox_head=dict(type='IFRRetinaHead'))

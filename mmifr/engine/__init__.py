@@ -1,0 +1,3 @@
+from .hooks import IFRSolverStatsHook, IFRUnrollWarmupHook
+
+__all__ = ['IFRSolverStatsHook', 'IFRUnrollWarmupHook']

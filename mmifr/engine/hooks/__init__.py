@@ -1,0 +1,4 @@
+from .ifr_solver_stats_hook import IFRSolverStatsHook, find_refiners
+from .ifr_unroll_warmup_hook import IFRUnrollWarmupHook
+
+__all__ = ['IFRSolverStatsHook', 'IFRUnrollWarmupHook', 'find_refiners']

@@ -1,0 +1,16 @@
+"""IFRFreeAnchorRetinaHead: mmdet's ``FreeAnchorRetinaHead`` with implicit feature refinement."""
+from mmdet.models import FreeAnchorRetinaHead
+from mmdet.registry import MODELS
+from mmifr.models.layers import IFRTowerMixin
+
+
+@MODELS.register_module()
+class IFRFreeAnchorRetinaHead(IFRTowerMixin, FreeAnchorRetinaHead):
+    """FreeAnchor head (a RetinaNet head with FreeAnchor's loss) with IFR towers.
+
+    Args:
+        ifr_cfg (dict): config of the :class:`~mmifr.models.layers.IFRRefiner`
+            that replaces each tower. Default: ``dict(type='IFRRefiner')``.
+        *args, **kwargs: arguments of mmdet's ``FreeAnchorRetinaHead``.
+    """
+    ifr_towers = ('cls_convs', 'reg_convs')

@@ -1,0 +1,19 @@
+"""IFRRetinaHead: mmdet's ``RetinaHead`` with implicit feature refinement."""
+from mmdet.models import RetinaHead
+from mmdet.registry import MODELS
+from mmifr.models.layers import IFRTowerMixin
+
+
+@MODELS.register_module()
+class IFRRetinaHead(IFRTowerMixin, RetinaHead):
+    """RetinaNet head with one IFR refiner per branch in place of the four
+    stacked convs of its classification and regression towers (paper Sec. 3.6).
+
+    Each FPN level ``(B, 256, H_l, W_l)`` is solved per image.
+
+    Args:
+        ifr_cfg (dict): config of the :class:`~mmifr.models.layers.IFRRefiner`
+            that replaces each tower. Default: ``dict(type='IFRRefiner')``.
+        *args, **kwargs: arguments of mmdet's ``RetinaHead``.
+    """
+    ifr_towers = ('cls_convs', 'reg_convs')

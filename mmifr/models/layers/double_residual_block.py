@@ -1,0 +1,104 @@
+"""The transformation ``F(H; X)`` of IFR: a residual block with double residual."""
+import torch
+from mmcv.cnn import build_norm_layer
+from mmengine.model import BaseModule
+from torch import Tensor, nn
+from torch.nn.utils import parametrizations
+
+from mmdet.registry import MODELS
+from mmdet.utils import ConfigType, OptMultiConfig
+
+FORMS = ('bounded', 'literal', 'plain')
+
+
+@MODELS.register_module()
+class DoubleResidualBlock(BaseModule):
+    """``F(H; X)`` of the paper (Sec. 3.3), with ``R = H + X``.
+
+    Forms (``form``):
+
+    * ``'bounded'`` (default, the released reference code):
+      ``GN3(relu(W2(relu(W1(R))) + R))``. The trailing ReLU and GroupNorm keep
+      every output at unit scale per group, so the map has a bounded fixed
+      point that plain iteration reaches.
+    * ``'literal'``: Eq. 5 as printed, ``W2(relu(W1(R))) + R``. Its Jacobian is
+      ``I + J_W``, so iterates grow without bound; kept as a documented
+      ablation only.
+    * ``'plain'``: no shortcut around the convs, ``GN3(relu(W2(relu(W1(R)))))``
+      (Table 8's "without double residual"; the injection ``H + X`` is kept
+      because without it the equilibrium would not depend on ``X``).
+
+    ``W1``/``W2`` are 3x3 convs (weight norm, no bias) each followed by
+    GroupNorm. Samples never interact, so a DEQ solver may stop each one on
+    its own.
+
+    Args:
+        channels (int): channels of ``H`` and ``X``. Default: 256.
+        mid_channels (int, optional): channels between ``W1`` and ``W2``
+            (Table 9); ``channels`` by default.
+        norm_cfg (dict): norm after each conv. Default: GN with 4 groups.
+        form (str): ``'bounded'``, ``'literal'`` or ``'plain'``.
+        weight_norm (bool): weight-normalise the convs (paper Sec. 4.2).
+        init_cfg (dict, optional): mmengine init config.
+    """
+
+    def __init__(self,
+                 channels: int = 256,
+                 mid_channels: int = None,
+                 norm_cfg: ConfigType = dict(type='GN', num_groups=4, requires_grad=True),
+                 form: str = 'bounded',
+                 weight_norm: bool = True,
+                 init_cfg: OptMultiConfig = None) -> None:
+        super().__init__(init_cfg=init_cfg)
+        if form not in FORMS:
+            raise ValueError(f'form={form!r} is not supported; allowed values: {list(FORMS)}')
+        mid_channels = mid_channels or channels
+        for name, value in (('channels', channels), ('mid_channels', mid_channels)):
+            groups = norm_cfg.get('num_groups', 1)
+            if value % groups:
+                raise ValueError(f'{name}={value} is not divisible by the GroupNorm '
+                                 f'num_groups={groups}')
+        self.channels = channels
+        self.form = form
+        self.weight_norm = weight_norm
+        self.conv1 = nn.Conv2d(channels, mid_channels, 3, padding=1, bias=False)
+        self.norm1 = build_norm_layer(norm_cfg, mid_channels)[1]
+        self.conv2 = nn.Conv2d(mid_channels, channels, 3, padding=1, bias=False)
+        self.norm2 = build_norm_layer(norm_cfg, channels)[1]
+        self.norm3 = build_norm_layer(norm_cfg, channels)[1] if form != 'literal' else None
+        if weight_norm:
+            parametrizations.weight_norm(self.conv1)
+            parametrizations.weight_norm(self.conv2)
+
+    def init_weights(self) -> None:
+        """Kaiming init as in Mask R-CNN's mask head (paper Sec. 4.2)."""
+        super().init_weights()
+        for conv in (self.conv1, self.conv2):
+            weight = torch.empty_like(conv.weight)
+            nn.init.kaiming_normal_(weight, mode='fan_out', nonlinearity='relu')
+            if self.weight_norm:
+                # Direction v = weight, per-channel magnitude g = ||weight||,
+                # so the effective weight is exactly the Kaiming draw.
+                conv.parametrizations.weight.original1.data.copy_(weight)
+                conv.parametrizations.weight.original0.data.copy_(
+                    weight.flatten(1).norm(dim=1).view(-1, 1, 1, 1))
+            else:
+                conv.weight.data.copy_(weight)
+
+    def forward(self, h: Tensor, x: Tensor) -> Tensor:
+        """Apply ``F`` once.
+
+        Args:
+            h (Tensor): ``(N, C, H, W)`` hidden state.
+            x (Tensor): ``(N, C, H, W)`` injected input feature.
+
+        Returns:
+            Tensor: ``(N, C, H, W)`` the next hidden state.
+        """
+        r = h + x
+        out = self.norm2(self.conv2(torch.relu(self.norm1(self.conv1(r)))))
+        if self.form == 'literal':
+            return out + r
+        if self.form == 'bounded':
+            out = out + r
+        return self.norm3(torch.relu(out))

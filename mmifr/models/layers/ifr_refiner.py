@@ -1,0 +1,153 @@
+"""The IFR module: what a head runs in place of its stacked 3x3 convs."""
+from collections import deque
+from typing import Deque, List, Optional
+
+import torch
+from mmcv.cnn import ConvModule
+from mmengine.logging import print_log
+from mmengine.model import BaseModule
+from torch import Tensor, nn
+
+from mmdet.registry import MODELS
+from mmdet.utils import ConfigType, OptConfigType, OptMultiConfig
+from mmifr.ops import DEQFixedPoint, DEQStats
+
+MODES = ('deq', 'unroll', 'explicit')
+
+
+@MODELS.register_module()
+class IFRRefiner(BaseModule):
+    """Implicit feature refinement (paper Sec. 3.2, Fig. 2c).
+
+    Maps a feature ``X`` to the equilibrium ``H* = F(H*; X)`` of one
+    :class:`DoubleResidualBlock`, starting from ``H0 = 0``. ``mode`` selects
+    the three rows of the paper's Table 6:
+
+    * ``'deq'``: solve for ``H*`` with the DEQ op (``solver``), implicit
+      gradients; memory independent of the iteration limit.
+    * ``'unroll'``: ``num_steps`` weight-shared applications of the block with
+      ordinary autograd ("implicit unrolling").
+    * ``'explicit'``: ``num_steps`` weight-independent blocks.
+
+    Every IFR head builds one of these per replaced tower, so the IFR logic
+    lives here only. The solve's statistics are queued in
+    :attr:`stats_buffer` for :class:`~mmifr.engine.hooks.IFRSolverStatsHook`;
+    the refiner never needs to know the training iteration.
+
+    Args:
+        in_channels (int): channels of ``X``. When it differs from
+            ``channels`` (e.g. SOLO's coordinate channels), a 1x1 conv + norm
+            projects ``X`` first.
+        channels (int): channels of ``H``. Default: 256.
+        mode (str): ``'deq'``, ``'unroll'`` or ``'explicit'``.
+        num_steps (int): applications (``'unroll'``) or blocks
+            (``'explicit'``). Default: 4.
+        block (dict): config of the block; ``channels`` is filled in.
+        solver (dict): options of :class:`~mmifr.ops.DEQFixedPoint` for
+            ``'deq'``. Default: Broyden, 15 forward / 15 backward steps.
+        test_solver (dict, optional): options that replace ``solver``'s in
+            eval mode, e.g. a looser tolerance for faster inference.
+        norm_cfg (dict): norm of the input projection.
+        init_cfg (dict, optional): mmengine init config.
+    """
+
+    def __init__(self,
+                 in_channels: int = 256,
+                 channels: int = 256,
+                 mode: str = 'deq',
+                 num_steps: int = 4,
+                 block: ConfigType = dict(type='DoubleResidualBlock'),
+                 solver: ConfigType = dict(
+                     solver='broyden', max_iter=15, tol=1e-3, backward_max_iter=15),
+                 test_solver: OptConfigType = None,
+                 norm_cfg: ConfigType = dict(type='GN', num_groups=4, requires_grad=True),
+                 init_cfg: OptMultiConfig = None) -> None:
+        super().__init__(init_cfg=init_cfg)
+        if mode not in MODES:
+            raise ValueError(f'mode={mode!r} is not supported; allowed values: {list(MODES)}')
+        for key, value in (('in_channels', in_channels), ('channels', channels),
+                           ('num_steps', num_steps)):
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                raise ValueError(f'{key} must be a positive int, got {value!r}')
+        self.in_channels = in_channels
+        self.channels = channels
+        self.mode = mode
+        self.num_steps = num_steps
+        self.inject = (
+            ConvModule(in_channels, channels, 1, norm_cfg=norm_cfg, act_cfg=None)
+            if in_channels != channels else None)
+        block = dict(block, channels=channels)
+        if mode == 'explicit':
+            self.blocks = nn.ModuleList(MODELS.build(block) for _ in range(num_steps))
+        else:
+            self.block = MODELS.build(block)
+        self.deq = DEQFixedPoint(**solver)
+        self.test_overrides = dict(test_solver or {})
+        # Validates the eval-time options at build time too.
+        DEQFixedPoint(**{**solver, **self.test_overrides})
+        self.unroll_warmup: Optional[int] = None
+        self.stats_buffer: Deque[DEQStats] = deque(maxlen=256)
+        self.nonfinite_events = 0
+
+    def set_unroll_warmup(self, steps: Optional[int]) -> None:
+        """Run ``'deq'`` as ``steps`` unrolled applications until called with
+        ``None`` (the reference recipe's warm-up stage)."""
+        self.unroll_warmup = steps
+
+    @property
+    def effective_mode(self) -> str:
+        if self.mode == 'deq' and self.unroll_warmup:
+            return 'unroll'
+        return self.mode
+
+    def _params(self) -> List[Tensor]:
+        return [p for p in self.block.parameters()]
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Refine ``x``.
+
+        Args:
+            x (Tensor): ``(N, in_channels, H, W)`` RoI features or a whole
+                feature map; ``N`` may be 0.
+
+        Returns:
+            Tensor: ``(N, channels, H, W)`` the refined feature ``H*``.
+        """
+        if self.inject is not None:
+            x = self.inject(x)
+        mode = self.effective_mode
+        if mode == 'explicit':
+            h = torch.zeros_like(x)
+            for block in self.blocks:
+                h = block(h, x)
+            return h
+        if mode == 'unroll':
+            overrides = dict(solver='unroll', max_iter=self.unroll_warmup or self.num_steps)
+        else:
+            overrides = self.test_overrides if not self.training else {}
+        h = self.deq(self.block, x, params=self._params(), **overrides)
+        self._record(self.deq.last_stats)
+        return h
+
+    def _record(self, stats: DEQStats) -> None:
+        self.stats_buffer.append(stats)
+        bad = int(stats.forward.nonfinite.sum())
+        if bad:
+            self.nonfinite_events += 1
+            # Rate-limited: the first few events, then every 100th.
+            if self.nonfinite_events <= 3 or self.nonfinite_events % 100 == 0:
+                print_log(
+                    f'IFRRefiner: NaN/Inf inside the fixed-point solve for {bad} of '
+                    f'{stats.forward.batch_size} samples (event {self.nonfinite_events}); '
+                    f'their best finite iterate is used. Solver stats: {stats.summary()}',
+                    logger='current',
+                    level=30)
+
+    def pop_stats(self) -> List[DEQStats]:
+        """Return and clear the queued statistics."""
+        stats = list(self.stats_buffer)
+        self.stats_buffer.clear()
+        return stats
+
+    def extra_repr(self) -> str:
+        return f'mode={self.mode!r}, num_steps={self.num_steps}'

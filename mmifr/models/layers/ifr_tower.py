@@ -1,0 +1,61 @@
+"""Swapping an mmdet head's stacked conv towers for IFR refiners."""
+from typing import Tuple
+
+from mmengine.model import ModuleList, Sequential
+from torch import nn
+
+from mmdet.registry import MODELS
+from mmdet.utils import ConfigType
+
+
+def _conv_of(module: nn.Module) -> nn.Module:
+    """The conv inside a ConvModule, or the module itself if it is a conv."""
+    return getattr(module, 'conv', module)
+
+
+class IFRTowerMixin:
+    """Mixin that replaces stacked-conv towers of an mmdet head by IFR.
+
+    A head class lists the attribute paths of its towers in ``ifr_towers``
+    (e.g. ``('cls_convs', 'reg_convs')``). After the mmdet head has built
+    itself, each tower found there (an ``nn.ModuleList`` or ``nn.Sequential``
+    of convs) is replaced by a container holding a single
+    :class:`~mmifr.models.layers.IFRRefiner` with the tower's input and output
+    channels. mmdet's forward iterates over the container as it did over the
+    convs, so forward, losses, targets and post-processing stay mmdet's own:
+    this ``__init__`` is the only thing an IFR head overrides.
+
+    Args:
+        ifr_cfg (dict): config of the refiner; ``in_channels`` and
+            ``channels`` are taken from the tower (if given, they must match).
+    """
+    ifr_towers: Tuple[str, ...] = ()
+
+    def __init__(self, *args, ifr_cfg: ConfigType = dict(type='IFRRefiner'), **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.ifr_cfg = ifr_cfg
+        for path in self.ifr_towers:
+            parent_path, _, name = path.rpartition('.')
+            parent = self.get_submodule(parent_path) if parent_path else self
+            tower = getattr(parent, name)
+            refiner = MODELS.build(self._refiner_cfg(tower, path))
+            # mmengine's containers, unlike torch's, pass init_weights() down.
+            container = (
+                Sequential(refiner) if isinstance(tower, nn.Sequential) else ModuleList([refiner]))
+            setattr(parent, name, container)
+
+    def _refiner_cfg(self, tower: nn.Module, path: str) -> dict:
+        head = type(self).__name__
+        if len(tower) == 0:
+            raise ValueError(f'{head}: IFR replaces the stacked convs of `{path}`, but the '
+                             'head was configured with none (e.g. stacked_convs=0 or '
+                             'num_convs=0); keep the stock number of convs in the config')
+        channels = dict(
+            in_channels=_conv_of(tower[0]).in_channels,
+            channels=_conv_of(tower[-1]).out_channels)
+        for key, expected in channels.items():
+            given = self.ifr_cfg.get(key, expected)
+            if given != expected:
+                raise ValueError(f'{head}: ifr_cfg.{key}={given} does not match the '
+                                 f'`{path}` tower it replaces ({key}={expected})')
+        return dict(self.ifr_cfg, **channels)

@@ -1,0 +1,3 @@
+from .mask_heads import IFRConvFCMaskHead, IFRHTCMaskHead
+
+__all__ = ['IFRConvFCMaskHead', 'IFRHTCMaskHead']

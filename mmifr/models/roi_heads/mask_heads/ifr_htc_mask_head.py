@@ -1,0 +1,19 @@
+"""IFRHTCMaskHead: mmdet's ``HTCMaskHead`` with implicit feature refinement."""
+from mmdet.models import HTCMaskHead
+from mmdet.registry import MODELS
+from mmifr.models.layers import IFRTowerMixin
+
+
+@MODELS.register_module()
+class IFRHTCMaskHead(IFRTowerMixin, HTCMaskHead):
+    """HTC mask head with IFR in place of its four 3x3 convs.
+
+    HTC's mask information flow is kept: the refined feature ``H*`` is the
+    ``res_feat`` handed to the next stage.
+
+    Args:
+        ifr_cfg (dict): config of the :class:`~mmifr.models.layers.IFRRefiner`
+            that replaces each tower. Default: ``dict(type='IFRRefiner')``.
+        *args, **kwargs: arguments of mmdet's ``HTCMaskHead``.
+    """
+    ifr_towers = ('convs', )
