@@ -6,9 +6,10 @@
 # Environment:
 #   VENV             where the environment lives (default: .venv in the repo)
 #   PYTHON           interpreter used to create it (default: python3.11, else python3)
-#   MMCV_WHEEL_DIR   a directory holding a prebuilt mmcv 2.1.0 wheel with ops; if unset,
-#                    PIP_FIND_LINKS is used, and otherwise mmcv is built from source
-#                    (about 15 minutes on 2 cores).
+#   MMCV_WHEEL_DIR   a directory holding a prebuilt mmcv 2.1.0 wheel with ops. If unset,
+#                    PIP_FIND_LINKS is tried, then ../shared/wheels beside the checkout (where
+#                    this project's machines keep one); with no wheel anywhere mmcv is built
+#                    from source with its ops (about 15 minutes on 2 cores).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -45,12 +46,15 @@ if "$PY" -c 'import mmcv, mmcv._ext; assert mmcv.__version__ == "2.1.0"' 2>/dev/
   log "mmcv 2.1.0 with ops already installed"
 else
   FIND_LINKS=()
-  WHEEL_DIR="${MMCV_WHEEL_DIR:-${PIP_FIND_LINKS:-}}"
-  if [[ -n "$WHEEL_DIR" ]] && ls "$WHEEL_DIR"/mmcv-2.1.0-*.whl >/dev/null 2>&1; then
-    log "mmcv from the wheel directory $WHEEL_DIR"
-    FIND_LINKS=(--find-links "$WHEEL_DIR")
-  else
-    log "no mmcv wheel given: building mmcv 2.1.0 with ops from source (~15 min on 2 cores)"
+  for dir in "${MMCV_WHEEL_DIR:-}" "${PIP_FIND_LINKS:-}" "$ROOT/../shared/wheels"; do
+    if [[ -n "$dir" ]] && compgen -G "$dir/mmcv-2.1.0-*.whl" >/dev/null; then
+      log "mmcv from the wheel directory $dir"
+      FIND_LINKS=(--find-links "$dir")
+      break
+    fi
+  done
+  if [[ ${#FIND_LINKS[@]} -eq 0 ]]; then
+    log "no mmcv wheel found: building mmcv 2.1.0 with ops from source (~15 min on 2 cores)"
   fi
   # --no-build-isolation: mmcv's setup.py imports torch and pkg_resources from this env.
   MMCV_WITH_OPS=1 MAX_JOBS="${MAX_JOBS:-$(nproc)}" \

@@ -29,8 +29,7 @@ import pytest
 TINY_COCO_CLASSES = ('rectangle', 'triangle')
 
 
-def _random_shape(rng: np.random.Generator, label: int, height: int,
-                  width: int) -> np.ndarray:
+def _random_shape(rng: np.random.Generator, label: int, height: int, width: int) -> np.ndarray:
     """Sample one shape as an (N, 2) float polygon of (x, y) vertices.
 
     Shapes are kept at least 1/4 of the image side large so that they survive
@@ -130,8 +129,9 @@ def make_tiny_coco(root: str,
         cv2.imwrite(osp.join(img_dir, file_name), img)
         images.append(dict(id=img_id, file_name=file_name, height=height, width=width))
 
-    categories = [dict(id=i + 1, name=name, supercategory='shape')
-                  for i, name in enumerate(TINY_COCO_CLASSES)]
+    categories = [
+        dict(id=i + 1, name=name, supercategory='shape') for i, name in enumerate(TINY_COCO_CLASSES)
+    ]
     ann_file = osp.join('annotations', f'instances_{split}.json')
     with open(osp.join(root, ann_file), 'w') as f:
         json.dump(dict(images=images, annotations=annotations, categories=categories), f)
@@ -151,7 +151,7 @@ def tiny_coco(tmp_path):
     return make_tiny_coco(str(tmp_path / 'tiny_coco'))
 
 
-@pytest.fixture
+@pytest.fixture(scope='session')
 def tiny_coco_factory():
     """The :func:`make_tiny_coco` function itself, for custom datasets."""
     return make_tiny_coco

@@ -12,13 +12,12 @@ import os
 import os.path as osp
 import sys
 
-from mmengine.config import Config, DictAction
-from mmengine.runner import Runner
-
 from mmdet.engine.hooks.utils import trigger_visualization_hook
 from mmdet.evaluation import DumpDetResults
 from mmdet.registry import RUNNERS
 from mmdet.utils import register_all_modules, setup_cache_size_limit_of_dynamo
+from mmengine.config import Config, DictAction
+from mmengine.runner import Runner
 
 # ``tools/`` scripts run from a checkout; make the in-tree package importable
 # even when it is not pip-installed (dist_test.sh sets PYTHONPATH as well).

@@ -16,11 +16,10 @@ import os
 import os.path as osp
 import sys
 
+from mmdet.utils import register_all_modules, setup_cache_size_limit_of_dynamo
 from mmengine.config import Config, DictAction
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
-
-from mmdet.utils import register_all_modules, setup_cache_size_limit_of_dynamo
 
 # ``tools/`` scripts run from a checkout; make the in-tree package importable
 # even when it is not pip-installed (dist_train.sh sets PYTHONPATH as well).

@@ -83,9 +83,17 @@ class SolverConfig:
         _check_choice('stop_mode', self.stop_mode, STOP_MODES)
 
     def solve(self, func, z0: Tensor) -> Tuple[Tensor, SolverStats]:
-        return get_solver(self.solver)(
-            func, z0, max_iter=self.max_iter, tol=self.tol, stop_mode=self.stop_mode,
-            **dict(self.kwargs))
+        solver = get_solver(self.solver)
+        kwargs = dict(
+            max_iter=self.max_iter, tol=self.tol, stop_mode=self.stop_mode, **dict(self.kwargs))
+        device_type = z0.device.type
+        if not torch.is_autocast_enabled(device_type):
+            return solver(func, z0, **kwargs)
+        # Under autocast the solver's own einsum/bmm would run in half
+        # precision and mix dtypes in its state; ``func`` re-enables autocast
+        # for the block itself (see ``_Injected``).
+        with torch.autocast(device_type, enabled=False):
+            return solver(func, z0, **kwargs)
 
 
 def _state_dtype(x: Tensor) -> torch.dtype:
@@ -100,7 +108,9 @@ def _autocast_state(device_type: str) -> Tuple[bool, torch.dtype]:
 class _Injected:
     """``f(., x)`` restricted to the active rows, as the solvers call it.
 
-    Gathers ``x`` only when the active set changes, not at every step.
+    Gathers ``x`` only when the active set changes, not at every step. The
+    caller's autocast state is captured here and restored around ``func``,
+    because :meth:`SolverConfig.solve` turns autocast off for the solver.
     """
 
     def __init__(self, func: Callable, x: Tensor, dtype: torch.dtype) -> None:
@@ -108,13 +118,18 @@ class _Injected:
         self.shape = x.shape[1:]
         self._index: Optional[Tensor] = None
         self._x_active = x
+        self.device_type = x.device.type
+        self.autocast, self.autocast_dtype = _autocast_state(self.device_type)
 
     def __call__(self, z: Tensor, index: Tensor) -> Tensor:
         if self._index is None or self._index.shape != index.shape:
             self._index = index
             self._x_active = self.x if index.numel() == self.x.shape[0] else self.x[index]
         h = z.view(-1, *self.shape).to(self.x.dtype)
-        return self.func(h, self._x_active).flatten(1).to(self.dtype)
+        if not self.autocast:
+            return self.func(h, self._x_active).flatten(1).to(self.dtype)
+        with torch.autocast(self.device_type, dtype=self.autocast_dtype):
+            return self.func(h, self._x_active).flatten(1).to(self.dtype)
 
 
 class DEQFunction(torch.autograd.Function):
@@ -239,6 +254,15 @@ def deq_fixed_point(func: Callable,
     _check_choice('grad', grad, GRAD_MODES)
     _check_choice('solver', solver, (*SOLVERS, UNROLL))
     _check_positive('max_iter', max_iter)
+    # SolverConfig validates these too, but under its own field names; checked
+    # here so that errors name the argument the caller actually passed (and
+    # 'unroll', which builds no forward SolverConfig, is validated as well).
+    _check_positive('tol', tol, (float, int))
+    _check_choice('stop_mode', stop_mode, STOP_MODES)
+    if backward_solver is not None:
+        _check_choice('backward_solver', backward_solver, SOLVERS)
+    _check_positive('backward_max_iter', backward_max_iter)
+    _check_positive('backward_tol', backward_tol, (float, int))
     _check_positive('phantom_steps', phantom_steps)
     if not 0 < phantom_damping <= 1:
         raise ValueError(f'phantom_damping must be in (0, 1], got {phantom_damping!r}')

@@ -296,9 +296,8 @@ def broyden(func: SolverFunc,
         # "Vanishing" is judged against |vt| |dg|, not in absolute terms: the
         # denominator scales with the squared residual, which is legitimately
         # tiny near convergence and in adjoint solves of averaged losses.
-        tiny = torch.finfo(denom.dtype).eps * vt.norm(dim=1, keepdim=True) * dg.norm(
-            dim=1, keepdim=True)
-        safe = denom.abs() > tiny
+        scale = vt.norm(dim=1, keepdim=True) * dg.norm(dim=1, keepdim=True)
+        safe = denom.abs() > torch.finfo(denom.dtype).eps * scale
         u = (step - _inv_jacobian_matvec(us[:, :n], vts[:, :n], dg)) / torch.where(
             safe, denom, torch.ones_like(denom))
         slot = (k - 1) % memory

@@ -10,6 +10,4 @@ from .dist import setup_cpu_distributed
 
 register_checkpoint_safe_globals()
 
-__all__ = [
-    'checkpoint_safe_globals', 'register_checkpoint_safe_globals', 'setup_cpu_distributed'
-]
+__all__ = ['checkpoint_safe_globals', 'register_checkpoint_safe_globals', 'setup_cpu_distributed']

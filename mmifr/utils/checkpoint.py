@@ -57,9 +57,10 @@ from mmengine.logging import HistoryBuffer
 
 SafeGlobal = Union[Callable, Tuple[Callable, str]]
 
-#: Methods ``HistoryBuffer`` registers as statistics by default; only these
-#: (and later-registered statistics that are attributes of the class) may be
-#: resolved by the restricted ``getattr`` below.
+#: The statistics ``HistoryBuffer`` registers by default, the only lookups the
+#: restricted ``getattr`` below resolves. (Custom statistics added with
+#: ``HistoryBuffer.register_statistics`` are module-level functions, pickled
+#: by their own path; trust them with ``register_checkpoint_safe_globals``.)
 _HISTORY_BUFFER_METHODS = ('min', 'max', 'current', 'mean')
 
 
@@ -69,21 +70,20 @@ def _history_buffer_getattr(obj: Any, name: str) -> Any:
     A real ``builtins.getattr`` in the safe unpickler would let a crafted
     checkpoint walk from any allowed object to arbitrary ones
     (``__init__.__globals__`` ...). This replacement accepts only the lookups
-    that ``HistoryBuffer.__getstate__`` produces.
+    that ``HistoryBuffer.__getstate__`` produces. (It is registered under
+    the name ``builtins.getattr``; allow-listing the real ``getattr``
+    elsewhere would compete for that name, so don't.)
 
     Raises:
         pickle.UnpicklingError: For any other object or attribute name.
     """
-    allowed = set(_HISTORY_BUFFER_METHODS) | {
-        key for key, fn in HistoryBuffer._statistics_methods.items()
-        if getattr(HistoryBuffer, key, None) is fn
-    }
-    if obj is HistoryBuffer and isinstance(name, str) and name in allowed:
+    if obj is HistoryBuffer and name in _HISTORY_BUFFER_METHODS:
         return getattr(obj, name)
     raise pickle.UnpicklingError(
         f'mmifr safe checkpoint loading refuses getattr({obj!r}, {name!r}); only '
-        f'HistoryBuffer statistics methods {sorted(allowed)} are allowed. If you trust '
-        'this file, add what it needs with mmifr.utils.register_checkpoint_safe_globals.')
+        f'HistoryBuffer statistics methods {list(_HISTORY_BUFFER_METHODS)} are allowed. '
+        'If you trust this file, add what it needs with '
+        'mmifr.utils.register_checkpoint_safe_globals.')
 
 
 def _numpy_multiarray_globals() -> List[Tuple[Callable, str]]:

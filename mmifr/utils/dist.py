@@ -22,9 +22,9 @@ from typing import Optional
 
 import torch
 import torch.distributed as torch_dist
+from mmdet.registry import MODEL_WRAPPERS
 from mmengine.config import Config
 from mmengine.logging import print_log
-from mmengine.registry import MODEL_WRAPPERS
 from torch.nn.parallel import DistributedDataParallel
 
 #: Backend used for multi-process runs on CPU.
@@ -32,7 +32,11 @@ CPU_DIST_BACKEND = 'gloo'
 
 
 def _wrapper_is_ddp(wrapper_type) -> bool:
-    """Whether a ``model_wrapper_cfg['type']`` is a DDP subclass."""
+    """Whether a ``model_wrapper_cfg['type']`` is a DDP subclass.
+
+    Looked up in mmdet's registry, which falls back to mmengine's, so both
+    mmdet-scoped and mmengine wrappers resolve.
+    """
     if isinstance(wrapper_type, str):
         wrapper_type = MODEL_WRAPPERS.get(wrapper_type)
     return isinstance(wrapper_type, type) and issubclass(wrapper_type, DistributedDataParallel)
@@ -77,9 +81,17 @@ def setup_cpu_distributed(cfg: Config, cuda_available: Optional[bool] = None) ->
             f'launcher={launcher!r} without CUDA is not supported: mmengine initialises '
             'it with torch.cuda.set_device. Use tools/dist_train.sh (launcher "pytorch").')
 
-    env_cfg = cfg.setdefault('env_cfg', {})
-    dist_cfg = env_cfg.setdefault('dist_cfg', {})
-    if dist_cfg.get('backend', CPU_DIST_BACKEND) != CPU_DIST_BACKEND:
+    # Not ``setdefault``: Config converts a new dict into a ConfigDict copy,
+    # so the returned object would not be the one stored in ``cfg``.
+    if cfg.get('env_cfg') is None:
+        cfg.env_cfg = dict()
+    if cfg.env_cfg.get('dist_cfg') is None:
+        cfg.env_cfg.dist_cfg = dict()
+    dist_cfg = cfg.env_cfg.dist_cfg
+    # Rank 0 only: the group (and thus mmengine's rank-aware logger) does not
+    # exist yet, and one line per process is noise.
+    if (dist_cfg.get('backend', CPU_DIST_BACKEND) != CPU_DIST_BACKEND
+            and os.environ.get('RANK', '0') == '0'):
         print_log(
             f'CUDA is not available: using the "{CPU_DIST_BACKEND}" backend instead of '
             f'"{dist_cfg["backend"]}".',

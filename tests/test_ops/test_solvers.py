@@ -54,8 +54,8 @@ def test_solver_reaches_tolerance(tanh_block, solver, stop_mode):
     x = torch.randn(4, 8, generator=_gen(0), dtype=F64)
     tol = 1e-9
     with torch.no_grad():
-        z, stats = SOLVERS[solver](_injected(block, x), torch.zeros_like(x), max_iter=300,
-                                   tol=tol, stop_mode=stop_mode)
+        z, stats = SOLVERS[solver](
+            _injected(block, x), torch.zeros_like(x), max_iter=300, tol=tol, stop_mode=stop_mode)
         fz = block(z, x)
     abs_res = (fz - z).norm(dim=1)
     rel_res = abs_res / fz.norm(dim=1)
@@ -87,10 +87,10 @@ def test_broyden_terminates_on_linear_problems_at_any_scale():
     """Good Broyden solves an ``n``-dim linear system in at most ``2n`` steps.
 
     The bound is exact arithmetic (Gay, 1979), i.e. ``2n + 1`` evaluations
-    counting the initial one; a few more absorb rounding. The same problem scaled by 1e-6 must take the same number of
-    steps in ``'rel'`` mode: the rank-one updates must not be skipped just
-    because the residuals are small in absolute terms (as adjoint solves of
-    averaged losses are).
+    counting the initial one; a few more absorb rounding. The same problem
+    scaled by 1e-6 must take the same number of steps in ``'rel'`` mode: the
+    rank-one updates must not be skipped just because the residuals are small
+    in absolute terms (as adjoint solves of averaged losses are).
     """
     dim = 12
     q, _ = torch.linalg.qr(torch.randn(dim, dim, generator=_gen(0), dtype=F64))
@@ -98,8 +98,8 @@ def test_broyden_terminates_on_linear_problems_at_any_scale():
     c = torch.randn(3, dim, generator=_gen(1), dtype=F64)
     nsteps = []
     for scale in (1.0, 1e-6):
-        z, stats = broyden(lambda z, i: z @ a.T + scale * c[i], torch.zeros_like(c),
-                           max_iter=200, tol=1e-10)
+        z, stats = broyden(
+            lambda z, i: z @ a.T + scale * c[i], torch.zeros_like(c), max_iter=200, tol=1e-10)
         assert stats.converged.all()
         expected = torch.linalg.solve(torch.eye(dim, dtype=F64) - a, scale * c.T).T
         torch.testing.assert_close(z, expected, rtol=1e-8, atol=1e-8 * scale)
@@ -120,8 +120,8 @@ def test_per_sample_stopping(recorder, solver):
     x = torch.stack([0 * v, 1e-6 * v, v, 1e-3 * v])
     func = recorder(lambda z, index: z @ a.T + x[index])
     with torch.no_grad():
-        z, stats = SOLVERS[solver](func, torch.zeros_like(x), max_iter=500, tol=1e-8,
-                                   stop_mode='abs')
+        z, stats = SOLVERS[solver](
+            func, torch.zeros_like(x), max_iter=500, tol=1e-8, stop_mode='abs')
     assert stats.converged.all()
     nstep = stats.nstep
     assert nstep[0] == 1
@@ -210,8 +210,8 @@ def test_limited_memory_broyden(tanh_block, kwargs):
     block = tanh_block(dim=8, contraction=0.7)
     x = torch.randn(2, 8, generator=_gen(10), dtype=F64)
     with torch.no_grad():
-        z, stats = broyden(_injected(block, x), torch.zeros_like(x), max_iter=200, tol=1e-10,
-                           **kwargs)
+        z, stats = broyden(
+            _injected(block, x), torch.zeros_like(x), max_iter=200, tol=1e-10, **kwargs)
     assert stats.converged.all()
     assert (_relative_residual(block, x, z) <= 1e-10).all()
 
@@ -221,8 +221,8 @@ def test_anderson_options(tanh_block, kwargs):
     block = tanh_block(dim=8, contraction=0.7)
     x = torch.randn(2, 8, generator=_gen(11), dtype=F64)
     with torch.no_grad():
-        z, stats = anderson(_injected(block, x), torch.zeros_like(x), max_iter=200, tol=1e-10,
-                            **kwargs)
+        z, stats = anderson(
+            _injected(block, x), torch.zeros_like(x), max_iter=200, tol=1e-10, **kwargs)
     assert stats.converged.all()
     assert (_relative_residual(block, x, z) <= 1e-10).all()
 
@@ -265,8 +265,15 @@ def test_stats_summary():
         nfev=4)
     summary = stats.summary('fwd_')
     assert summary == pytest.approx(
-        dict(fwd_nstep=3.0, fwd_nstep_max=4.0, fwd_abs_residual=2.0, fwd_rel_residual=0.2,
-             fwd_converged=0.5, fwd_nonfinite=0.0))
-    empty = SolverStats(*(t[:0] for t in (stats.nstep, stats.abs_residual, stats.rel_residual,
-                                          stats.converged, stats.nonfinite)), nfev=0)
+        dict(
+            fwd_nstep=3.0,
+            fwd_nstep_max=4.0,
+            fwd_abs_residual=2.0,
+            fwd_rel_residual=0.2,
+            fwd_converged=0.5,
+            fwd_nonfinite=0.0))
+    empty = SolverStats(
+        *(t[:0] for t in (stats.nstep, stats.abs_residual, stats.rel_residual, stats.converged,
+                          stats.nonfinite)),
+        nfev=0)
     assert empty.batch_size == 0 and empty.summary() == {}

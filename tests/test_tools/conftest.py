@@ -9,8 +9,9 @@ training iterations take seconds on a CPU.
 import os
 import os.path as osp
 import subprocess
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Sequence
 
+import cv2
 import pytest
 
 #: Repository root (``tests/test_tools/..``/..).
@@ -65,6 +66,9 @@ train_dataloader = dict(
     # Worker processes would only add start-up time on a 2-core machine.
     num_workers=0,
     persistent_workers=False,
+    # Iteration-based training: the default sampler makes mmengine restart the
+    # dataloader every epoch (here: every 1-2 iterations) with a 2 s sleep.
+    sampler=dict(_delete_=True, type='InfiniteSampler', shuffle=True),
     dataset=dict(
         data_root=data_root,
         metainfo=dict(classes=classes),
@@ -87,7 +91,11 @@ val_evaluator = dict(ann_file={ann_path!r})
 test_evaluator = val_evaluator
 
 train_cfg = dict(
-    _delete_=True, type='IterBasedTrainLoop', max_iters={max_iters}, val_interval={val_interval})
+    _delete_=True,
+    type='IterBasedTrainLoop',
+    max_iters={max_iters},
+    val_begin={val_begin},
+    val_interval={val_interval})
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0, end=2),
     dict(type='MultiStepLR', by_epoch=False, begin=0, end={max_iters}, milestones=[3], gamma=0.1),
@@ -116,14 +124,14 @@ def write_tiny_mask_rcnn_config(path: str,
         max_iters (int): Length of the ``IterBasedTrainLoop``. Defaults to 4.
         ckpt_interval (int): ``CheckpointHook`` interval in iterations.
             Defaults to 2.
-        val_interval (int, optional): Validation interval; by default larger
-            than ``max_iters`` so that training never validates.
+        val_interval (int, optional): Validation interval. By default training
+            does not validate (``val_begin`` beyond ``max_iters``: the loop
+            would otherwise validate after the last iteration regardless).
         extra (str): Python source appended to the config, e.g. extra hooks.
 
     Returns:
         str: ``path``.
     """
-    import cv2
     first_img = sorted(os.listdir(dataset['img_dir']))[0]
     height, width = cv2.imread(osp.join(dataset['img_dir'], first_img)).shape[:2]
     text = _TINY_CONFIG.format(
@@ -136,15 +144,103 @@ def write_tiny_mask_rcnn_config(path: str,
         width=width,
         max_iters=max_iters,
         ckpt_interval=ckpt_interval,
-        val_interval=val_interval if val_interval is not None else max_iters + 1,
+        val_begin=1 if val_interval else max_iters + 1,
+        val_interval=val_interval or max_iters,
         extra=extra)
     with open(path, 'w') as f:
         f.write(text)
     return path
 
 
-def run_tool(args: List[str], cwd: str, timeout: float = 600,
-             env: Optional[Dict[str, str]] = None) -> subprocess.CompletedProcess:
+#: Name of the importable module written by :func:`write_probe_module`.
+PROBE_MODULE = 'mmifr_test_probes'
+
+_PROBE_SOURCE = '''\
+"""Hooks that let the tests look inside a training subprocess."""
+import json
+import os.path as osp
+
+import torch
+from mmengine.dist import get_dist_info
+from mmengine.hooks import Hook
+from mmengine.model import is_model_wrapper
+from mmengine.registry import HOOKS
+
+
+def _bare(model):
+    return model.module if is_model_wrapper(model) else model
+
+
+@HOOKS.register_module()
+class ResumeProbeHook(Hook):
+    """Save the state training (re)starts from: runs after ``load_or_resume``."""
+
+    def __init__(self, out_file):
+        self.out_file = out_file
+
+    def before_train(self, runner):
+        torch.save(
+            dict(
+                iter=runner.iter,
+                epoch=runner.epoch,
+                state_dict={k: v.detach().cpu().clone()
+                            for k, v in _bare(runner.model).state_dict().items()},
+                optimizer=runner.optim_wrapper.state_dict(),
+                param_schedulers=[s.state_dict() for s in runner.param_schedulers]),
+            self.out_file)
+
+
+@HOOKS.register_module()
+class DistProbeHook(Hook):
+    """Write each rank's view of the run, and a weight fingerprint, as JSON."""
+
+    def __init__(self, out_dir):
+        self.out_dir = out_dir
+
+    def after_train(self, runner):
+        rank, world_size = get_dist_info()
+        backend = (torch.distributed.get_backend()
+                   if torch.distributed.is_initialized() else None)
+        params = [p.detach().double() for p in _bare(runner.model).parameters()]
+        with open(osp.join(self.out_dir, f'probe_rank{rank}.json'), 'w') as f:
+            json.dump(
+                dict(
+                    rank=rank,
+                    world_size=world_size,
+                    backend=backend,
+                    iter=runner.iter,
+                    wrapped=is_model_wrapper(runner.model),
+                    # DDP keeps replicas identical: equal on all ranks.
+                    fingerprint=float(sum(p.sum() + p.abs().sum() for p in params))),
+                f)
+'''
+
+
+def write_probe_module(directory: str) -> str:
+    """Write the probe hooks module into ``directory`` (add it to PYTHONPATH).
+
+    Hooks: ``ResumeProbeHook(out_file)`` saves iter, weights, optimizer and
+    scheduler states in ``before_train`` (i.e. after resuming);
+    ``DistProbeHook(out_dir)`` writes ``probe_rank{rank}.json`` after training.
+
+    Args:
+        directory (str): Where to write ``mmifr_test_probes.py``.
+
+    Returns:
+        str: The module name, for ``custom_imports``.
+    """
+    with open(osp.join(directory, PROBE_MODULE + '.py'), 'w') as f:
+        f.write(_PROBE_SOURCE)
+    return PROBE_MODULE
+
+
+def run_tool(
+    args: List[str],
+    cwd: str,
+    timeout: float = 600,
+    env: Optional[Dict[str, str]] = None,
+    pythonpath: Sequence[str] = ()
+) -> subprocess.CompletedProcess:
     """Run a ``tools/`` entry point and fail with its output if it fails.
 
     Args:
@@ -153,6 +249,8 @@ def run_tool(args: List[str], cwd: str, timeout: float = 600,
         cwd (str): Working directory (keeps ``work_dirs`` out of the repo).
         timeout (float): Seconds before the run is killed. Defaults to 600.
         env (dict, optional): Extra environment variables.
+        pythonpath (Sequence[str]): Extra import directories (e.g. the probe
+            hooks' directory), put in front of ``PYTHONPATH``.
 
     Returns:
         subprocess.CompletedProcess: The finished process (stdout and stderr
@@ -162,28 +260,54 @@ def run_tool(args: List[str], cwd: str, timeout: float = 600,
     full_env = dict(os.environ)
     # The tools must find ``mmifr`` even if it is not pip-installed.
     full_env['PYTHONPATH'] = os.pathsep.join(
-        [REPO_ROOT] + ([full_env['PYTHONPATH']] if full_env.get('PYTHONPATH') else []))
+        [REPO_ROOT, *pythonpath] + ([full_env['PYTHONPATH']] if full_env.get('PYTHONPATH') else []))
     # One intra-op thread per process: the CI machine has 2 shared cores, and
     # oversubscription makes the multi-process tests crawl.
     full_env.setdefault('OMP_NUM_THREADS', '1')
     full_env.update(env or {})
     proc = subprocess.run(
-        args, cwd=cwd, env=full_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        text=True, timeout=timeout)
+        args,
+        cwd=cwd,
+        env=full_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=timeout)
     if proc.returncode != 0:
         pytest.fail(f'{" ".join(args)} exited with {proc.returncode}:\n{proc.stdout[-6000:]}')
     return proc
 
 
+@pytest.fixture(scope='session')
+def mmdet_configs_resolvable():
+    """Fail early and clearly if ``mmdet::`` base configs cannot be resolved.
+
+    mmengine 0.10.7 resolves ``_base_ = 'mmdet::...'`` through
+    ``pkg_resources``, which setuptools >= 81 no longer ships (hence the
+    ``setuptools<81`` pin in requirements/build.txt).
+    """
+    try:
+        import pkg_resources  # noqa: F401
+    except ImportError:
+        pytest.fail("pkg_resources is missing, so mmengine cannot resolve 'mmdet::' configs: "
+                    "install 'setuptools<81' (requirements/build.txt) in the environment.")
+
+
 # Exposed as fixtures because ``tests/`` is not a package: importing a
 # ``conftest`` module by name is ambiguous (there are two of them).
-@pytest.fixture
-def tiny_config_writer():
+@pytest.fixture(scope='session')
+def tiny_config_writer(mmdet_configs_resolvable):
     """:func:`write_tiny_mask_rcnn_config`."""
     return write_tiny_mask_rcnn_config
 
 
-@pytest.fixture
+@pytest.fixture(scope='session')
+def probe_writer():
+    """:func:`write_probe_module`."""
+    return write_probe_module
+
+
+@pytest.fixture(scope='session')
 def tool_runner():
     """:func:`run_tool`."""
     return run_tool

@@ -1,0 +1,304 @@
+"""Benchmark IFR against the stock head and write the paper-style table.
+
+Each *row* pairs a baseline config with its IFR config (optionally with
+checkpoints). For every row the tool can train both models first
+(``tools/train.py``, or ``tools/dist_train.sh`` with ``--gpus N``), evaluates
+them (``tools/test.py`` / ``tools/dist_test.sh``), and measures in this
+process the parameters of the replaced head, the inference time per image and
+the solver steps taken. It prints a markdown table with the IFR - baseline
+delta and the paper's published numbers beside it, and writes it (markdown +
+JSON) under ``--work-dir``.
+
+Rows come from a YAML file (``--rows``)::
+
+    rows:
+      - name: mask_rcnn_mbv2_shapes
+        metric: segm                       # segm or bbox
+        paper: mask_rcnn_r50_ifr_1x         # optional, a metafile.yml model
+        baseline: {config: configs/ifr/demo/...baseline.py, checkpoint: null}
+        ifr: {config: configs/ifr/demo/...ifr.py, checkpoint: null}
+
+or from ``configs/ifr/metafile.yml`` (``--models mask_rcnn_r50_ifr_1x ...``),
+whose entries name the mmdet baseline config of each IFR config.
+
+Examples::
+
+    # the demo: train and compare on the built-in data
+    python tools/benchmark_model_zoo.py --rows configs/ifr/demo/rows_shapes.yml --train
+    # COCO on 8 GPUs, two rows of the paper's Table 2
+    python tools/benchmark_model_zoo.py --models mask_rcnn_r50_ifr_1x htc_r50_ifr_1x \
+        --train --gpus 8 --work-dir work_dirs/model_zoo
+"""
+import argparse
+import glob
+import json
+import os
+import os.path as osp
+import subprocess
+import sys
+import time
+from typing import Dict, List, Optional
+
+import torch
+import yaml
+from mmengine.config import Config, DictAction
+
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+METAFILE = osp.join(ROOT, 'configs', 'ifr', 'metafile.yml')
+AP_KEYS = ('AP', 'AP50', 'AP75', 'APs', 'APm', 'APl')
+COCO_SUFFIX = {'AP': 'mAP', 'AP50': 'mAP_50', 'AP75': 'mAP_75', 'APs': 'mAP_s', 'APm': 'mAP_m',
+               'APl': 'mAP_l'}
+SIDES = ('baseline', 'ifr')
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    src = parser.add_mutually_exclusive_group(required=True)
+    src.add_argument('--rows', help='YAML file listing the rows')
+    src.add_argument('--models', nargs='+', help='names of configs/ifr/metafile.yml models')
+    parser.add_argument('--work-dir', default='work_dirs/model_zoo', help='outputs go here')
+    parser.add_argument('--train', action='store_true', help='train both models of each row first')
+    parser.add_argument('--gpus', type=int, default=1,
+                        help='processes for training/testing; >1 uses dist_train.sh/dist_test.sh')
+    parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu',
+                        help='device of the in-process timing')
+    parser.add_argument('--num-timing-images', type=int, default=20,
+                        help='val images timed for inference speed (after one warm-up image)')
+    parser.add_argument('--cfg-options', nargs='+', default=[],
+                        help='key=value overrides applied to every config (e.g. data roots), '
+                        'passed on verbatim to tools/train.py and tools/test.py')
+    args = parser.parse_args()
+    # Kept verbatim for the subprocesses, parsed for the in-process model.
+    options = argparse.ArgumentParser()
+    options.add_argument('--o', nargs='+', action=DictAction, default={})
+    args.cfg_dict = options.parse_args(['--o', *args.cfg_options]).o if args.cfg_options else {}
+    return args
+
+
+# ----------------------------------------------------------------------------- rows
+
+
+def load_metafile() -> Dict[str, dict]:
+    with open(METAFILE) as f:
+        return {m['Name']: m for m in yaml.safe_load(f)['Models']}
+
+
+def load_rows(args) -> List[dict]:
+    if args.rows:
+        with open(args.rows) as f:
+            rows = yaml.safe_load(f)['rows']
+    else:
+        meta = load_metafile()
+        unknown = [m for m in args.models if m not in meta]
+        if unknown:
+            raise ValueError(f'--models: unknown {unknown}; known: {sorted(meta)}')
+        rows = [
+            dict(
+                name=name,
+                metric=meta[name]['Paper Results']['Metric'],
+                paper=name,
+                baseline=dict(config=meta[name]['Baseline Config']),
+                ifr=dict(config=meta[name]['Config'])) for name in args.models
+        ]
+    for row in rows:
+        for key in ('name', 'baseline', 'ifr'):
+            if key not in row:
+                raise ValueError(f'row {row!r} lacks the key {key!r}')
+        if row.setdefault('metric', 'segm') not in ('segm', 'bbox'):
+            raise ValueError(f"row {row['name']}: metric={row['metric']!r}; allowed: segm, bbox")
+    return rows
+
+
+def resolve_config(path: str) -> str:
+    """``mmdet::x.py`` -> the file inside the installed mmdet; else as given."""
+    if path.startswith('mmdet::'):
+        import mmdet
+        return osp.join(osp.dirname(mmdet.__file__), '.mim', 'configs', path[len('mmdet::'):])
+    return path
+
+
+# ------------------------------------------------------------------- train and test
+
+
+def cfg_options_args(options: List[str]) -> List[str]:
+    return ['--cfg-options', *options] if options else []
+
+
+def launch(script: str, positional: List[str], options: List[str], gpus: int) -> None:
+    """Run ``tools/<script>.py`` (or ``dist_<script>.sh``, which takes the
+    process count after the positional arguments) from the repo root."""
+    if gpus > 1:
+        cmd = ['bash', osp.join(ROOT, 'tools', f'dist_{script}.sh'), *positional, str(gpus)]
+    else:
+        cmd = [sys.executable, osp.join(ROOT, 'tools', f'{script}.py'), *positional]
+    cmd += options
+    print('[benchmark] $ ' + ' '.join(cmd), flush=True)
+    subprocess.run(cmd, check=True, cwd=ROOT)
+
+
+def train(config: str, work_dir: str, options: List[str], gpus: int) -> str:
+    launch('train', [config], ['--work-dir', work_dir] + cfg_options_args(options), gpus)
+    with open(osp.join(work_dir, 'last_checkpoint')) as f:
+        return f.read().strip()
+
+
+def evaluate(config: str, checkpoint: str, work_dir: str, options: List[str], gpus: int) -> dict:
+    started = time.time()
+    launch('test', [config, checkpoint], ['--work-dir', work_dir] + cfg_options_args(options),
+           gpus)
+    # mmengine's LoggerHook dumps the test metrics to <work_dir>/<stamp>/<stamp>.json.
+    logs = [
+        p for p in glob.glob(osp.join(work_dir, '*', '*.json'))
+        if osp.getmtime(p) >= started - 1
+    ]
+    if not logs:
+        raise RuntimeError(f'no metrics json found under {work_dir} after testing {config}')
+    with open(max(logs, key=osp.getmtime)) as f:
+        lines = [json.loads(line) for line in f if line.strip()]
+    return lines[-1]
+
+
+def coco_aps(metrics: dict, metric: str) -> Dict[str, float]:
+    return {
+        k: round(100 * metrics[f'coco/{metric}_{s}'], 1)
+        for k, s in COCO_SUFFIX.items() if f'coco/{metric}_{s}' in metrics
+    }
+
+
+# ------------------------------------------------------------ in-process measurements
+
+
+def replaced_head(model: torch.nn.Module) -> torch.nn.Module:
+    """The head IFR replaces: the mask head of two-stage / one-stage instance
+    segmenters, else the box head of detectors."""
+    model = getattr(model, 'detector', model)
+    roi_head = getattr(model, 'roi_head', None)
+    for head in (getattr(roi_head, 'mask_head', None), getattr(model, 'mask_head', None)):
+        if head is not None:
+            return head
+    return model.bbox_head
+
+
+def measure(config: str, checkpoint: Optional[str], options: dict, device: str,
+            num_images: int) -> dict:
+    """Head parameters, inference time per image and solver steps."""
+    from mmdet.apis import inference_detector, init_detector
+    from mmdet.registry import DATASETS
+
+    from mmifr.engine.hooks import find_refiners
+
+    cfg = Config.fromfile(config)
+    cfg.merge_from_dict(options)
+    model = init_detector(cfg, checkpoint, device=device)
+    head_params = sum(p.numel() for p in replaced_head(model).parameters())
+    out = dict(head_params=head_params)
+    dataset = DATASETS.build(cfg.test_dataloader.dataset)
+    n = min(num_images + 1, len(dataset))
+    if n < 2:
+        return out
+    paths = [dataset.get_data_info(i)['img_path'] for i in range(n)]
+    refiners = find_refiners(model).values()
+    inference_detector(model, paths[0])  # warm-up: allocator, lazy inits
+    for refiner in refiners:
+        refiner.pop_stats()
+    started = time.perf_counter()
+    for path in paths[1:]:
+        inference_detector(model, path)
+    if device.startswith('cuda'):
+        torch.cuda.synchronize()
+    out['infer_ms'] = 1000 * (time.perf_counter() - started) / (n - 1)
+    steps = torch.cat([s.forward.nstep for r in refiners for s in r.pop_stats()] or
+                      [torch.zeros(0)])
+    if steps.numel():
+        # Mean over solved samples (RoIs or images), not over calls.
+        out['solver_steps'] = steps.float().mean().item()
+    return out
+
+
+# -------------------------------------------------------------------------- report
+
+
+def fmt(value, digits=1) -> str:
+    if value is None:
+        return '-'
+    return f'{value:.{digits}f}' if isinstance(value, float) else str(value)
+
+
+def paper_cells(paper: Optional[dict]) -> str:
+    if not paper:
+        return '-'
+    base, ifr = paper['Baseline'].get('AP'), paper['IFR'].get('AP')
+    return f'{base} -> {ifr} ({ifr - base:+.1f})'
+
+
+def markdown(results: List[dict], title: str) -> str:
+    header = ('| row | head | ' + ' | '.join(AP_KEYS) +
+              ' | head params (M) | infer (ms/img) | solver steps | paper AP (Table) |')
+    lines = [f'### {title}', '', header, '|' + ' --- |' * (len(AP_KEYS) + 6)]
+    for res in results:
+        paper = res.get('paper')
+        table = f" (T{paper['Table']})" if paper else ''
+        for side in SIDES + ('delta', ):
+            r = res[side]
+            cells = [fmt(r['ap'].get(k)) for k in AP_KEYS]
+            if side == 'delta':
+                cells = [f'{v:+.1f}' if v is not None else '-' for v in
+                         (r['ap'].get(k) for k in AP_KEYS)]
+            params = r.get('head_params')
+            lines.append('| ' + ' | '.join([
+                res['name'] if side == 'baseline' else '',
+                {'baseline': 'stock', 'ifr': 'IFR', 'delta': 'IFR - stock'}[side], *cells,
+                fmt(params / 1e6, 2) if params else '-',
+                fmt(r.get('infer_ms'), 0),
+                fmt(r.get('solver_steps'), 1),
+                paper_cells(paper) + table if side == 'delta' else ''
+            ]) + ' |')
+    return '\n'.join(lines) + '\n'
+
+
+def main():
+    args = parse_args()
+    rows = load_rows(args)
+    meta = load_metafile()
+    os.makedirs(args.work_dir, exist_ok=True)
+    results = []
+    for row in rows:
+        print(f"[benchmark] row {row['name']}", flush=True)
+        res = dict(name=row['name'], metric=row['metric'])
+        if row.get('paper'):
+            res['paper'] = meta[row['paper']]['Paper Results']
+        for side in SIDES:
+            spec = row[side]
+            config = resolve_config(spec['config'])
+            work_dir = osp.join(args.work_dir, row['name'], side)
+            checkpoint = spec.get('checkpoint')
+            if args.train:
+                checkpoint = train(config, work_dir, args.cfg_options, args.gpus)
+            if not checkpoint:
+                raise ValueError(f"row {row['name']}: no checkpoint for {side}; give one in "
+                                 'the row or pass --train')
+            metrics = evaluate(config, checkpoint, work_dir, args.cfg_options, args.gpus)
+            res[side] = dict(
+                config=spec['config'],
+                checkpoint=checkpoint,
+                ap=coco_aps(metrics, row['metric']),
+                metrics=metrics,
+                **measure(config, checkpoint, args.cfg_dict, args.device,
+                          args.num_timing_images))
+        res['delta'] = dict(ap={
+            k: round(res['ifr']['ap'][k] - res['baseline']['ap'][k], 1)
+            for k in AP_KEYS if k in res['ifr']['ap'] and k in res['baseline']['ap']
+        })
+        results.append(res)
+    title = f"IFR vs stock head ({', '.join(sorted({r['metric'] for r in results}))} AP)"
+    table = markdown(results, title)
+    print(table, flush=True)
+    with open(osp.join(args.work_dir, 'model_zoo.md'), 'w') as f:
+        f.write(table)
+    with open(osp.join(args.work_dir, 'model_zoo.json'), 'w') as f:
+        json.dump(results, f, indent=2)
+    print(f'[benchmark] wrote {args.work_dir}/model_zoo.md and model_zoo.json', flush=True)
+
+
+if __name__ == '__main__':
+    main()
