@@ -16,6 +16,7 @@ import os
 import os.path as osp
 import sys
 
+import torch
 from mmdet.utils import register_all_modules, setup_cache_size_limit_of_dynamo
 from mmengine.config import Config, DictAction
 from mmengine.registry import RUNNERS
@@ -36,7 +37,7 @@ def parse_args():
         '--amp',
         action='store_true',
         default=False,
-        help='enable automatic-mixed-precision training (GPU only)')
+        help='enable automatic-mixed-precision training (fp16 on GPU, bf16 on CPU)')
     parser.add_argument(
         '--auto-scale-lr', action='store_true', help='enable automatically scaling LR.')
     parser.add_argument(
@@ -96,7 +97,10 @@ def main():
         cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
 
     if args.amp:
-        cfg.optim_wrapper.type = 'AmpOptimWrapper'
+        # mmengine's AmpOptimWrapper asserts a GPU; without CUDA use mmifr's
+        # wrapper, which runs bf16 autocast on CPU (no loss scaling needed).
+        cfg.optim_wrapper.type = ('AmpOptimWrapper'
+                                  if torch.cuda.is_available() else 'DeviceAmpOptimWrapper')
         cfg.optim_wrapper.loss_scale = 'dynamic'
 
     if args.auto_scale_lr:

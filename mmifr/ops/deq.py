@@ -18,6 +18,7 @@ Three gradient modes share the same forward:
 Nothing here imports mmdet: the op serves any module ``f(h, x)`` whose samples
 are independent along dim 0.
 """
+import inspect
 from dataclasses import dataclass
 from typing import Callable, Optional, Sequence, Tuple
 
@@ -47,6 +48,16 @@ class DEQStats:
         if self.backward is not None:
             out.update(self.backward.summary('bwd_'))
         return out
+
+
+def _solver_options(name: str) -> Optional[Tuple[str, ...]]:
+    """The keyword options of a registered solver beyond the common ones
+    (``None`` if it takes ``**kwargs``, i.e. any option)."""
+    params = inspect.signature(get_solver(name)).parameters
+    if any(p.kind == p.VAR_KEYWORD for p in params.values()):
+        return None
+    common = ('func', 'z0', 'max_iter', 'tol', 'stop_mode')
+    return tuple(k for k in params if k not in common)
 
 
 def _check_positive(name: str, value, kind=(int, )) -> None:
@@ -81,6 +92,15 @@ class SolverConfig:
         _check_positive('max_iter', self.max_iter)
         _check_positive('tol', self.tol, (float, int))
         _check_choice('stop_mode', self.stop_mode, STOP_MODES)
+        # Extra options are checked here, not at the first solve: a typo
+        # would otherwise only surface as a TypeError deep inside training.
+        options = _solver_options(self.solver)
+        for key, value in self.kwargs:
+            if options is not None and key not in options:
+                raise ValueError(f'solver option {key!r} is not accepted by the {self.solver!r} '
+                                 f'solver; allowed options: {sorted(options)}')
+            if key == 'memory' and value is not None:
+                _check_positive('memory', value)
 
     def solve(self, func, z0: Tensor) -> Tuple[Tensor, SolverStats]:
         solver = get_solver(self.solver)

@@ -110,13 +110,17 @@ class _ActiveSet:
         self.nstep[self.index] += 1
         return func(z, self.index).to(z.dtype)
 
-    def record(self, z: Tensor, fz: Tensor) -> Tensor:
+    def record(self, z: Tensor, fz: Tensor, residual: Optional[Tensor] = None) -> Tensor:
         """Score the active iterates ``z`` (``(b, D)``) given ``fz = f(z)``.
+
+        Args:
+            residual (Tensor, optional): ``fz - z`` if the solver has it
+                already (saves a pass over the state).
 
         Returns:
             Tensor: ``(b,)`` bool, the rows that should keep iterating.
         """
-        abs_res = (fz - z).norm(dim=1)
+        abs_res = (fz - z if residual is None else residual).norm(dim=1)
         rel_res = abs_res / (fz.norm(dim=1) + _EPS)
         res = rel_res if self.stop_mode == 'rel' else abs_res
         # A NaN anywhere in a row makes its norm NaN, an Inf makes it Inf.
@@ -240,14 +244,26 @@ def anderson(func: SolverFunc,
     return active.result()
 
 
+def _low_rank(left: Tensor, right: Tensor, x: Tensor) -> Tensor:
+    """``sum_j left_j (right_j . x)``: ``(b, m, D), (b, m, D), (b, D) -> (b, D)``."""
+    return torch.einsum('bm,bmd->bd', torch.einsum('bmd,bd->bm', right, x), left)
+
+
+# The history is the bulk of the solver's memory traffic (``(b, m, D)`` twice),
+# so these helpers read it once per product and subtract ``x`` in place on the
+# fresh product instead of materialising ``-x`` and a sum.
 def _inv_jacobian_matvec(us: Tensor, vts: Tensor, x: Tensor) -> Tensor:
     """``B^-1 x`` for the low-rank inverse Jacobian ``-I + sum_j u_j v_j^T``."""
-    return -x + torch.einsum('bm,bmd->bd', torch.einsum('bmd,bd->bm', vts, x), us)
+    if us.shape[1] == 0:
+        return -x
+    return _low_rank(us, vts, x).sub_(x)
 
 
 def _inv_jacobian_rmatvec(us: Tensor, vts: Tensor, x: Tensor) -> Tensor:
     """``x^T B^-1`` for the same low-rank inverse Jacobian."""
-    return -x + torch.einsum('bm,bmd->bd', torch.einsum('bmd,bd->bm', us, x), vts)
+    if us.shape[1] == 0:
+        return -x
+    return _low_rank(vts, us, x).sub_(x)
 
 
 @register_solver('broyden')
@@ -286,7 +302,7 @@ def broyden(func: SolverFunc,
         z = z + step
         fz = active.evaluate(func, z)
         g_new = fz - z
-        keep = active.record(z, fz)
+        keep = active.record(z, fz, g_new)
         dg = g_new - g
         g = g_new
         n = min(k - 1, memory)
@@ -301,10 +317,11 @@ def broyden(func: SolverFunc,
         u = (step - _inv_jacobian_matvec(us[:, :n], vts[:, :n], dg)) / torch.where(
             safe, denom, torch.ones_like(denom))
         slot = (k - 1) % memory
-        us[:, slot] = torch.where(safe, u, torch.zeros_like(u))
-        vts[:, slot] = torch.where(safe, vt, torch.zeros_like(vt))
+        # u and vt are fresh tensors: zero the skipped rows in place.
+        us[:, slot] = u.masked_fill_(~safe, 0)
+        vts[:, slot] = vt.masked_fill_(~safe, 0)
         n = min(k, memory)
-        step = -_inv_jacobian_matvec(us[:, :n], vts[:, :n], g)
+        step = g - _low_rank(us[:, :n], vts[:, :n], g)  # -B^-1 g
         z, g, step, us, vts = active.compact(keep, z, g, step, us, vts)
     return active.result()
 

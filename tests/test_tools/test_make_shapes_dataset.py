@@ -88,35 +88,41 @@ def test_deterministic_by_seed(dataset, tmp_path):
 
 
 def test_visible_masks_and_occlusion():
-    """Masks are the visible parts: disjoint, and never (almost) fully hidden."""
-    overlapped = 0
+    """Masks are the visible parts: disjoint, equal to painting the full
+    shapes in order, and never (almost) fully hidden."""
+    occluded = 0
     for idx in range(6):
         rng = np.random.default_rng([7, 0, idx])
         image, insts = shapes.generate_image(rng, 80, 96, num_objects=(4, 6),
                                              min_visible=0.35, min_area=30)
         assert image.shape == (80, 96, 3) and image.dtype == np.uint8
-        masks = np.stack([i['mask'] for i in insts]) if insts else np.zeros((0, 80, 96), bool)
-        assert (masks.sum(0) <= 1).all(), 'visible masks overlap'
-        for inst in insts:
+        ref = shapes.visible_masks([i['full_mask'] for i in insts])
+        for inst, vis_ref in zip(insts, ref):
+            assert np.array_equal(inst['mask'], vis_ref)
             vis = int(inst['mask'].sum())
-            assert vis >= max(30, 0.35 * inst['full_area']) - 1e-6
-            overlapped += vis < inst['full_area']
-    assert overlapped > 0, 'no occlusion generated at all'
+            assert inst['full_area'] == inst['full_mask'].sum()
+            assert vis >= max(30, 0.35 * inst['full_area'])
+            occluded += vis < inst['full_area']
+        if insts:
+            assert (np.stack([i['mask'] for i in insts]).sum(0) <= 1).all()
+    assert occluded > 0, 'no occlusion generated at all'
 
 
-def test_later_shapes_occlude_earlier(tmp_path):
-    """Paint order decides ownership: a shape's visible mask excludes later
-    shapes' pixels but keeps pixels seen through a ring's hole."""
+def test_later_shapes_occlude_earlier():
+    """A ring painted over a disk hides the disk except through its hole."""
     h = w = 64
     ring, _ = shapes._unit_shape(np.random.default_rng(0), shapes.CLASSES.index('ring'))
-    disk = [np.stack([np.cos(t), np.sin(t)], 1) for t in [np.linspace(0, 2 * np.pi, 64)]]
-    below = shapes.render_shape(disk, (32, 32), 20, h, w)
-    above = shapes.render_shape(ring, (32, 32), 22, h, w)
-    assert not above[32, 32], 'ring hole must be empty'
-    owner = np.full((h, w), -1)
-    owner[below] = 0
-    owner[above] = 1
-    assert (owner == 0)[32, 32] and not ((owner == 0) & above).any()
+    t = np.linspace(0, 2 * np.pi, 64, endpoint=False)
+    disk = shapes.render_shape([np.stack([np.cos(t), np.sin(t)], 1)], (32, 32), 20, h, w)
+    ring = shapes.render_shape(ring, (32, 32), 22, h, w)
+    assert disk[32, 32] and not ring[32, 32], 'ring hole must be empty'
+    vis_disk, vis_ring = shapes.visible_masks([disk, ring])
+    assert np.array_equal(vis_ring, ring)
+    assert np.array_equal(vis_disk, disk & ~ring)
+    assert vis_disk[32, 32] and vis_disk.sum() < disk.sum()
+    # and the other way round: the ring is the one hidden
+    vis_ring2, vis_disk2 = shapes.visible_masks([ring, disk])
+    assert np.array_equal(vis_disk2, disk) and np.array_equal(vis_ring2, ring & ~disk)
 
 
 @pytest.mark.parametrize('fmt', ['rle', 'polygon'])

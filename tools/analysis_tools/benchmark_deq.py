@@ -75,6 +75,16 @@ def log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
+def quiet_mmengine() -> None:
+    """Keep mmengine's per-parameter init report off stdout.
+
+    ``print_log(logger='current')`` goes to the latest MMLogger instance, so a
+    fresh one at WARNING level silences the INFO lines of ``init_weights``.
+    """
+    from mmengine.logging import MMLogger
+    MMLogger.get_instance('benchmark_deq', log_level='WARNING')
+
+
 class CountedBlock:
     """Calls ``F`` and counts what the caller does with it.
 
@@ -151,10 +161,15 @@ class MmifrSide:
         return h
 
     def solver_info(self) -> Dict[str, float]:
-        out = dict(fwd_reported_rel_residual=self.stats.forward.rel_residual.mean().item())
-        if self.stats.backward is not None:
-            out['bwd_rel_residual'] = self.stats.backward.rel_residual.mean().item()
-            out['bwd_converged'] = self.stats.backward.converged.float().mean().item()
+        fwd, bwd = self.stats.forward, self.stats.backward
+        out = dict(
+            fwd_reported_rel_residual=fwd.rel_residual.mean().item(),
+            fwd_nstep_mean=fwd.nstep.float().mean().item())
+        if bwd is not None:
+            out['bwd_rel_residual'] = bwd.rel_residual.mean().item()
+            out['bwd_converged'] = bwd.converged.float().mean().item()
+            # Adjoint steps a sample needed; each VJP still covers the batch.
+            out['bwd_nstep_mean'] = bwd.nstep.float().mean().item()
         return out
 
 
@@ -445,6 +460,7 @@ def markdown(report: Dict) -> str:
 
 def main(argv=None) -> None:
     args = parse_args(argv)
+    quiet_mmengine()
     if args.memory_worker:
         memory_worker(args)
         return

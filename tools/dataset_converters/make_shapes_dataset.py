@@ -198,6 +198,25 @@ def sample_target_area(rng: np.random.Generator, height: int, width: int) -> flo
 # --------------------------------------------------------------------------
 # Images
 # --------------------------------------------------------------------------
+def visible_masks(full_masks: Sequence[np.ndarray]) -> List[np.ndarray]:
+    """Visible part of each mask when painted in order (later ones on top).
+
+    Args:
+        full_masks (Sequence[np.ndarray]): Boolean ``(H, W)`` masks of the
+            complete shapes, in painting order.
+
+    Returns:
+        list[np.ndarray]: Boolean visible masks, pairwise disjoint.
+    """
+    visible = []
+    covered = None
+    for m in reversed(full_masks):
+        covered = np.zeros_like(m) if covered is None else covered
+        visible.append(m & ~covered)
+        covered = covered | m
+    return visible[::-1]
+
+
 def _paint(rng: np.random.Generator, canvas: np.ndarray, mask: np.ndarray,
            min_contrast: float = 0.0, tries: int = 5) -> None:
     """Fill ``mask`` of ``canvas`` in place with a fresh random texture.
@@ -254,8 +273,9 @@ def generate_image(rng: np.random.Generator,
 
     Returns:
         tuple: ``(image, instances)``; ``image`` is ``(H, W, 3)`` uint8 BGR and
-        each instance is ``dict(label=int, mask=bool array, full_area=int)``
-        with ``mask`` the visible part.
+        each instance is ``dict(label=int, mask=bool array, full_mask=bool
+        array, full_area=int)`` with ``mask`` the visible part and
+        ``full_mask`` the whole (in-image) shape.
     """
     canvas = random_texture(rng, height, width)
 
@@ -316,8 +336,10 @@ def generate_image(rng: np.random.Generator,
         # should be hard, not invisible.
         _paint(rng, canvas, mask, min_contrast=30.0)
         owner[mask] = len(instances)
-        instances.append(dict(label=label, full_area=full_area))
+        instances.append(dict(label=label, full_area=full_area, full_mask=mask))
 
+    # The owner map already holds the visible masks; visible_masks() is the
+    # reference definition, kept in sync by the tests.
     for j, inst in enumerate(instances):
         inst['mask'] = owner == j
 

@@ -316,8 +316,8 @@ def verify(converted: Dict[str, torch.Tensor],
             print(f'  last feature map vs reference model: max |diff| = '
                   f'{report["max_abs_diff_vs_reference"]:.3g}')
         for s in stats:
-            print('  stage {stage} {shape}: mean {mean:.3f} std {std:.3f} nonzero {frac_nonzero:.2f}'
-                  ' channels alive {frac_channels_alive:.2f}'.format(**s))
+            print('  stage {stage} {shape}: mean {mean:.3f} std {std:.3f} '
+                  'nonzero {frac_nonzero:.2f} channels alive {frac_channels_alive:.2f}'.format(**s))
     return report
 
 

@@ -32,7 +32,11 @@ class IFRSolverStatsHook(Hook):
         by_refiner (bool): also log each refiner separately, keyed by its
             module name. Default: False.
     """
-    priority = 'BELOW_NORMAL'
+    # Above LoggerHook (BELOW_NORMAL): the scalars must be in the message hub
+    # before the logger formats this iteration's line. At equal priority the
+    # logger, a default hook, runs first, so every value (the NaN counter
+    # included) would show up one iteration late and the last one never.
+    priority = 'NORMAL'
 
     def __init__(self, by_refiner: bool = False) -> None:
         self.by_refiner = by_refiner

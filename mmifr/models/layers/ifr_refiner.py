@@ -1,4 +1,5 @@
 """The IFR module: what a head runs in place of its stacked 3x3 convs."""
+import inspect
 from collections import deque
 from typing import Deque, List, Optional
 
@@ -13,6 +14,14 @@ from mmdet.utils import ConfigType, OptConfigType, OptMultiConfig
 from mmifr.ops import DEQFixedPoint, DEQStats
 
 MODES = ('deq', 'unroll', 'explicit')
+#: Keys of the ``solver`` / ``test_solver`` dicts (DEQFixedPoint's arguments).
+SOLVER_KEYS = tuple(inspect.signature(DEQFixedPoint.__init__).parameters)[1:]
+
+
+def _check_solver_keys(name: str, options: dict) -> None:
+    unknown = sorted(set(options) - set(SOLVER_KEYS))
+    if unknown:
+        raise ValueError(f'{name} has unknown key(s) {unknown}; allowed keys: {list(SOLVER_KEYS)}')
 
 
 @MODELS.register_module()
@@ -81,10 +90,15 @@ class IFRRefiner(BaseModule):
             self.blocks = nn.ModuleList(MODELS.build(block) for _ in range(num_steps))
         else:
             self.block = MODELS.build(block)
+        _check_solver_keys('solver', solver)
+        _check_solver_keys('test_solver', test_solver or {})
         self.deq = DEQFixedPoint(**solver)
         self.test_overrides = dict(test_solver or {})
         # Validates the eval-time options at build time too.
-        DEQFixedPoint(**{**solver, **self.test_overrides})
+        try:
+            DEQFixedPoint(**{**solver, **self.test_overrides})
+        except ValueError as e:
+            raise ValueError(f'test_solver: {e}') from None
         self.unroll_warmup: Optional[int] = None
         self.stats_buffer: Deque[DEQStats] = deque(maxlen=256)
         self.nonfinite_events = 0

@@ -1,0 +1,239 @@
+"""Tests of :class:`mmifr.models.layers.IFRRefiner`, the module every IFR head runs."""
+import logging
+
+import pytest
+import torch
+from mmengine.logging import MMLogger
+
+from mmdet.registry import MODELS
+from mmifr.models.layers import DoubleResidualBlock, IFRRefiner
+from mmifr.ops import SOLVERS
+
+C = 16  # channels: small, divisible by the default 4 GroupNorm groups
+
+
+def _refiner(seed=0, **kwargs):
+    torch.manual_seed(seed)
+    kwargs.setdefault('in_channels', C)
+    kwargs.setdefault('channels', C)
+    refiner = IFRRefiner(**kwargs)
+    refiner.init_weights()
+    return refiner
+
+
+def _x(n=3, channels=C, size=7, seed=1):
+    torch.manual_seed(seed)
+    return torch.randn(n, channels, size, size)
+
+
+class _LogRecords(logging.Handler):
+    """Collects the records of mmengine's current logger."""
+
+    def __init__(self):
+        super().__init__(level=logging.DEBUG)
+        self.records = []
+
+    def emit(self, record):
+        self.records.append(record)
+
+
+@pytest.fixture
+def mm_log():
+    logger = MMLogger.get_current_instance()
+    handler = _LogRecords()
+    logger.addHandler(handler)
+    yield handler.records
+    logger.removeHandler(handler)
+
+
+@pytest.mark.parametrize('mode', ['deq', 'unroll', 'explicit'])
+def test_modes_give_the_same_shapes(mode):
+    refiner = _refiner(mode=mode)
+    x = _x()
+    for training in (True, False):
+        refiner.train(training)
+        assert refiner(x).shape == x.shape
+    blocks = [m for m in refiner.modules() if isinstance(m, DoubleResidualBlock)]
+    # Table 6: one weight-shared block, or num_steps independent ones.
+    assert len(blocks) == (4 if mode == 'explicit' else 1)
+
+
+def test_built_from_config_with_block_options():
+    refiner = MODELS.build(
+        dict(
+            type='IFRRefiner',
+            in_channels=C,
+            channels=C,
+            block=dict(type='DoubleResidualBlock', mid_channels=8, form='plain')))
+    assert refiner.block.channels == C  # filled in from the refiner
+    assert refiner.block.conv1.out_channels == 8 and refiner.block.form == 'plain'
+
+
+def test_long_unroll_approaches_the_deq_solution():
+    """On a contractive block, the DEQ solution is the limit of unrolling.
+
+    The bounded block is a contraction at init (measured: plain iteration
+    shrinks the residual ~4x per 5 steps on unit-scale inputs), so 80
+    weight-shared applications reach the fixed point that a tightly
+    tolerated Broyden solve finds. Double precision keeps both far below the
+    comparison tolerance.
+    """
+    deq = _refiner(solver=dict(solver='broyden', max_iter=60, tol=1e-10)).double().eval()
+    unroll = _refiner(mode='unroll', num_steps=80).double().eval()
+    unroll.load_state_dict(deq.state_dict())
+    few = _refiner(mode='unroll', num_steps=2).double().eval()
+    few.load_state_dict(deq.state_dict())
+    x = _x().double()
+    with torch.no_grad():
+        h_deq, h_unroll, h_few = deq(x), unroll(x), few(x)
+    assert deq.deq.last_stats.forward.converged.all()
+    torch.testing.assert_close(h_unroll, h_deq, rtol=1e-6, atol=1e-6)
+    # Not trivially equal: a short unroll is far from the equilibrium.
+    assert (h_few - h_deq).norm() > 1e-2 * h_deq.norm()
+
+
+@pytest.mark.parametrize('mode', ['deq', 'unroll', 'explicit'])
+def test_zero_samples_in_train_and_eval(mode):
+    refiner = _refiner(mode=mode).train()
+    x = torch.randn(0, C, 7, 7, requires_grad=True)
+    out = refiner(x)
+    assert out.shape == (0, C, 7, 7)
+    out.sum().backward()
+    # Every parameter stays in the graph (DDP needs it) with a zero gradient.
+    for name, p in refiner.named_parameters():
+        assert p.grad is not None, name
+        assert not p.grad.any(), name
+    refiner.eval()
+    with torch.no_grad():
+        assert refiner(x).shape == (0, C, 7, 7)
+
+
+def test_test_solver_overrides_apply_in_eval_only():
+    refiner = _refiner(
+        solver=dict(solver='fixed_point', max_iter=7, tol=1e-12),
+        test_solver=dict(max_iter=2))
+    x = _x()
+    refiner.train()
+    refiner(x).sum().backward()
+    assert refiner.deq.last_stats.forward.nstep.tolist() == [7, 7, 7]
+    refiner.eval()
+    with torch.no_grad():
+        refiner(x)
+    assert refiner.deq.last_stats.forward.nstep.tolist() == [2, 2, 2]
+    refiner.train()
+    refiner(x)
+    assert refiner.deq.last_stats.forward.nstep.tolist() == [7, 7, 7]
+
+
+def test_set_unroll_warmup_switches_deq_to_unroll():
+    refiner = _refiner(solver=dict(solver='broyden', max_iter=10, tol=1e-12))
+    x = _x()
+    refiner.set_unroll_warmup(3)
+    assert refiner.effective_mode == 'unroll'
+    refiner(x).sum().backward()
+    stats = refiner.deq.last_stats
+    # Three differentiable applications, ordinary autograd: no adjoint solve.
+    assert stats.forward.nfev == 3 and stats.backward is None
+    assert refiner.block.conv1.parametrizations.weight.original1.grad.abs().sum() > 0
+    refiner.set_unroll_warmup(None)
+    assert refiner.effective_mode == 'deq'
+    refiner(x).sum().backward()
+    stats = refiner.deq.last_stats
+    assert stats.forward.nfev == 10 and stats.backward is not None
+    # The warm-up only concerns 'deq': the other modes ignore it.
+    for mode in ('unroll', 'explicit'):
+        other = _refiner(mode=mode)
+        other.set_unroll_warmup(3)
+        assert other.effective_mode == mode
+
+
+def test_stats_are_queued_and_pop_clears():
+    refiner = _refiner(solver=dict(solver='broyden', max_iter=5, backward_max_iter=5))
+    x = _x()
+    refiner(x).sum().backward()
+    refiner(x[:2])
+    stats = refiner.pop_stats()
+    assert [s.forward.batch_size for s in stats] == [3, 2]
+    # The queued record of the first call got its backward half in backward.
+    assert 'bwd_nstep' in stats[0].summary() and 'bwd_nstep' not in stats[1].summary()
+    assert refiner.pop_stats() == []
+    # Explicit mode has no solver, hence nothing to queue.
+    explicit = _refiner(mode='explicit')
+    explicit(x)
+    assert explicit.pop_stats() == []
+
+
+@pytest.mark.parametrize('training', [True, False], ids=['train', 'eval'])
+def test_nan_input_is_contained_counted_and_logged(training, mm_log):
+    refiner = _refiner().train(training)
+    x = _x()
+    x[1, 0, 3, 3] = float('nan')
+    with torch.set_grad_enabled(training):
+        out = refiner(x)
+    stats = refiner.deq.last_stats.forward
+    assert stats.nonfinite.tolist() == [False, True, False]
+    assert refiner.nonfinite_events == 1
+    # The poisoned sample falls back to its best finite iterate (H0 = 0 here);
+    # the others are solved as usual.
+    assert torch.isfinite(out).all()
+    clean = _refiner().train(training)
+    with torch.set_grad_enabled(training):
+        expected = clean(x[[0, 2]])
+    torch.testing.assert_close(out[[0, 2]], expected)
+    warnings = [r for r in mm_log if r.levelno == logging.WARNING and 'NaN/Inf' in r.getMessage()]
+    assert len(warnings) == 1
+    assert '1 of 3 samples' in warnings[0].getMessage()
+    assert refiner.pop_stats()[0].summary()['fwd_nonfinite'] == 1
+
+
+def test_nonfinite_warning_is_rate_limited(mm_log):
+    refiner = _refiner(solver=dict(solver='broyden', max_iter=2)).eval()
+    x = torch.full((1, C, 3, 3), float('nan'))
+    with torch.no_grad():
+        for _ in range(5):
+            refiner(x)
+    assert refiner.nonfinite_events == 5
+    assert sum('NaN/Inf' in r.getMessage() for r in mm_log) == 3
+
+
+@pytest.mark.parametrize(
+    'kwargs,message',
+    [
+        (dict(mode='implicit'), r"mode='implicit' is not supported; allowed values: "
+         r"\['deq', 'unroll', 'explicit'\]"),
+        (dict(channels=0), 'channels must be a positive int, got 0'),
+        (dict(channels=-4), 'channels must be a positive int, got -4'),
+        (dict(in_channels=0), 'in_channels must be a positive int, got 0'),
+        (dict(num_steps=0), 'num_steps must be a positive int, got 0'),
+        (dict(solver=dict(solver='newton')), r"solver='newton' is not supported; allowed "
+         r"values: \[.*'broyden'.*\]"),
+        (dict(solver=dict(solver='broyden', max_iter=0)), 'max_iter must be a positive int'),
+        (dict(test_solver=dict(max_iter=0)), 'max_iter must be a positive int'),
+        (dict(test_solver=dict(solver='newton')), "solver='newton' is not supported"),
+    ],
+    ids=[
+        'mode', 'channels=0', 'channels<0', 'in_channels', 'num_steps', 'solver', 'max_iter',
+        'test_max_iter', 'test_solver'
+    ])
+def test_invalid_options_raise(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        IFRRefiner(**{'in_channels': C, 'channels': C, **kwargs})
+
+
+def test_every_registered_solver_is_accepted():
+    for solver in SOLVERS:
+        IFRRefiner(C, C, solver=dict(solver=solver, max_iter=3))
+
+
+@pytest.mark.parametrize('mode', ['deq', 'unroll', 'explicit'])
+def test_in_channels_differing_from_channels_builds_an_input_projection(mode):
+    refiner = _refiner(in_channels=C + 2, channels=C, mode=mode)
+    assert refiner.inject is not None
+    assert refiner.inject.conv.in_channels == C + 2 and refiner.inject.conv.out_channels == C
+    x = _x(channels=C + 2)
+    out = refiner(x)
+    assert out.shape == (3, C, 7, 7)
+    out.square().mean().backward()
+    # The projection is trained through the solve (DEQ: through dL/dX).
+    assert refiner.inject.conv.weight.grad.abs().sum() > 0
+    assert _refiner().inject is None
