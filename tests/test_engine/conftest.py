@@ -16,6 +16,7 @@ Modules outside this folder (``tests/test_tools/test_bad_inputs.py``) load
 this file with :func:`load_engine_helpers`.
 """
 import importlib.util
+import json
 import os
 import os.path as osp
 import subprocess
@@ -74,6 +75,16 @@ def run_tool_unchecked(args: List[str],
 def load_engine_helpers():
     """This module, for test modules in other folders."""
     return _load_by_path('_mmifr_tests_engine_helpers', osp.abspath(__file__))
+
+
+def drop_annotations(dataset: Dict, image_ids: Sequence[int]) -> None:
+    """Remove every annotation of ``image_ids`` from a ``make_tiny_coco`` split
+    (the images stay, without objects)."""
+    with open(dataset['ann_path']) as f:
+        coco = json.load(f)
+    coco['annotations'] = [a for a in coco['annotations'] if a['image_id'] not in image_ids]
+    with open(dataset['ann_path'], 'w') as f:
+        json.dump(coco, f)
 
 
 #: A few solver steps keep a CPU iteration short; the solves do not converge
@@ -334,7 +345,8 @@ class AmpProbeHook(Hook):
 class RefinerBatchProbeHook(Hook):
     """Record the batch size (number of RoIs) of every refiner call.
 
-    Works for training and testing runs (``before_run``/``after_run``).
+    Works for training and testing runs (``before_run``/``after_run``);
+    ``out_file`` may contain ``{rank}``.
     """
 
     def __init__(self, out_file=None):
@@ -348,7 +360,8 @@ class RefinerBatchProbeHook(Hook):
                     dict(name=name, training=m.training, rois=int(args[0].shape[0]))))
 
     def after_run(self, runner):
-        with open(self.out_file, 'w') as f:
+        # ``{rank}`` in the file name: one file per process.
+        with open(self.out_file.format(rank=get_dist_info()[0]), 'w') as f:
             json.dump(self.calls, f)
 '''
 
@@ -385,6 +398,12 @@ def engine_probe_writer():
 def tool_runner():
     """``run_tool`` of ``tests/test_tools/conftest.py``."""
     return run_tool
+
+
+@pytest.fixture(scope='session')
+def annotation_dropper():
+    """:func:`drop_annotations`."""
+    return drop_annotations
 
 
 @pytest.fixture(scope='session')

@@ -263,11 +263,17 @@ def test_kill_and_resume_across_the_warmup_switch(tmp_path, tiny_coco_factory, i
 
 @pytest.mark.slow
 def test_dist_train_ifr_two_processes(tmp_path, tiny_coco_factory, ifr_config_writer,
-                                      engine_probe_writer, tool_runner):
-    """``tools/dist_train.sh CONFIG 2`` (gloo on CPU) trains the IFR model, in
-    both phases, with bit-identical parameters on both ranks after every step."""
+                                      engine_probe_writer, tool_runner, annotation_dropper):
+    """``tools/dist_train.sh CONFIG 2`` (gloo on CPU) trains the IFR model in
+    both phases with bit-identical parameters on both ranks after every step,
+    also when one rank's batch has no RoIs for the mask head (the refiner
+    params must still get (zero) gradients there, or DDP's reducer fails)."""
     nproc, max_iters = 2, 4
     dataset = tiny_coco_factory(str(tmp_path / 'data'))
+    # Unshuffled, batch 1: rank 0 sees images 1, 3, 1, 3 and rank 1 images
+    # 2, 4, 2, 4. Image 1 loses its objects: rank 0 has no positive RoIs in
+    # iters 1 (unrolled) and 3 (DEQ) while rank 1 has some.
+    annotation_dropper(dataset, [1])
     probes = engine_probe_writer(str(tmp_path))
     hash_dir = tmp_path / 'hashes'
     hash_dir.mkdir()
@@ -278,9 +284,13 @@ def test_dist_train_ifr_two_processes(tmp_path, tiny_coco_factory, ifr_config_wr
         ckpt_interval=max_iters,
         switch_iter=2,  # iters 1-2 unrolled, 3-4 DEQ
         imports=[probes],
-        hooks=[dict(type='ParamHashHook', out_dir=str(hash_dir))],
-        # batch_size=1 per rank: with 4 images each rank sees different ones.
-        extra='train_dataloader.update(batch_size=1)\n')
+        hooks=[
+            dict(type='ParamHashHook', out_dir=str(hash_dir)),
+            dict(type='RefinerBatchProbeHook', out_file=str(hash_dir / 'rois_rank{rank}.json')),
+        ],
+        extra=('train_dataloader.update(batch_size=1)\n'
+               "train_dataloader['sampler'].update(shuffle=False)\n"
+               "train_dataloader['dataset'].update(filter_cfg=dict(filter_empty_gt=False))\n"))
     work_dir = str(tmp_path / 'work_dir')
     tool_runner(['bash', 'tools/dist_train.sh', config,
                  str(nproc), '--work-dir', work_dir],
@@ -288,23 +298,26 @@ def test_dist_train_ifr_two_processes(tmp_path, tiny_coco_factory, ifr_config_wr
                 env=dict(PORT=str(_free_port())),
                 pythonpath=[str(tmp_path)])
 
-    records = {}
+    records, rois = {}, {}
     for rank in range(nproc):
         with open(hash_dir / f'hash_rank{rank}.jsonl') as f:
             records[rank] = [json.loads(line) for line in f]
+        with open(hash_dir / f'rois_rank{rank}.json') as f:
+            rois[rank] = [c['rois'] for c in json.load(f) if c['training']]
     for rank, recs in records.items():
         assert [r['iter'] for r in recs] == list(range(1, max_iters + 1))
         for r in recs:
             assert r['world_size'] == nproc and r['wrapped']
             if not torch.cuda.is_available():
                 assert r['backend'] == 'gloo'
-    # Different data on each rank (different losses) ...
-    assert [r['loss'] for r in records[0]] != [r['loss'] for r in records[1]]
-    # ... but DDP keeps the replicas identical after every step, in both phases.
+    # One refiner call per iteration; rank 0 had empty batches in both phases.
+    assert rois[0][0] == rois[0][2] == 0 and rois[0][1] > 0
+    assert all(n > 0 for n in rois[1]) and len(rois[1]) == max_iters
+    # DDP keeps the replicas identical after every step, in both phases.
     for r0, r1 in zip(records[0], records[1]):
         assert r0['hash'] == r1['hash'], r0['iter']
         assert r0['refiner_hash'] == r1['refiner_hash'], r0['iter']
-    # The refiner was trained (its weights changed between steps).
+    # The refiner was trained (its weights changed at every step).
     assert len({r['refiner_hash'] for r in records[0]}) == max_iters
     scalars = _scalars(work_dir)
     assert [s['ifr/unroll_warmup'] for s in scalars] == [1.0, 1.0, 0.0, 0.0]

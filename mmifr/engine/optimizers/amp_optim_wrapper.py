@@ -39,16 +39,18 @@ def _fp32_on_cpu(fn: Callable) -> Callable:
     def wrapper(*args, **kwargs):
         new_args = [_upcast(a) for a in args]
         new_kwargs = {k: _upcast(v) for k, v in kwargs.items()}
-        pairs = [(old, new) for old, new in zip((*args, *kwargs.values()),
-                                               (*new_args, *new_kwargs.values()))
-                 if new is not old]
+        originals = (*args, *kwargs.values())
+        upcast = (*new_args, *new_kwargs.values())
+        pairs = [(old, new) for old, new in zip(originals, upcast) if new is not old]
         if not pairs:
             return fn(*args, **kwargs)
         out = fn(*new_args, **new_kwargs)
         with torch.no_grad():
             for old, new in pairs:
-                if not torch.equal(old.float(), new):
-                    old.copy_(new)
+                back = new.to(old.dtype)
+                # Bitwise, so that NaN inputs count as unchanged.
+                if not torch.equal(back.view(torch.int16), old.view(torch.int16)):
+                    old.copy_(back)
         return out
 
     wrapper._mmifr_fp32_on_cpu = True

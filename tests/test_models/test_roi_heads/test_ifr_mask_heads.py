@@ -1,0 +1,192 @@
+"""Tests of the RoI mask heads with IFR: ``IFRConvFCMaskHead`` and ``IFRHTCMaskHead``."""
+import math
+
+import pytest
+import torch
+
+from mmdet.models import FCNMaskHead, HTCMaskHead
+from mmdet.registry import MODELS
+from mmifr.engine.hooks import find_refiners
+from mmifr.models.layers import IFRRefiner
+from mmifr.models.roi_heads import IFRConvFCMaskHead, IFRHTCMaskHead
+
+#: A few solver steps: the shape tests do not need a converged solve.
+FAST_SOLVER = dict(solver='broyden', max_iter=3, backward_max_iter=3)
+
+
+def _n_params(module):
+    return sum(p.numel() for p in module.parameters())
+
+
+def _ifr_head(**ifr_cfg):
+    return MODELS.build(
+        dict(type='IFRConvFCMaskHead', num_classes=80, ifr_cfg=dict(type='IFRRefiner', **ifr_cfg)))
+
+
+def _block_params(c=256, mid=256):
+    """Two weight-normed 3x3 convs (weights + one magnitude per output
+    channel, no bias) and three GroupNorms (GN1 over ``mid``, GN2/GN3 over ``c``)."""
+    convs = (c * mid * 9 + mid) + (mid * c * 9 + c)
+    return convs + 2 * mid + 2 * c + 2 * c
+
+
+#: Deconv upsampling (256 -> 256, 2x2) and the 1x1 logits conv (80 classes).
+_UPSAMPLE_AND_LOGITS = (256 * 256 * 4 + 256) + (256 * 80 + 80)
+
+
+def test_stock_fcn_mask_head_has_2_64m_parameters():
+    head = FCNMaskHead(num_classes=80)
+    # Four 3x3 convs with bias, then the same upsampling and logits.
+    assert _n_params(head) == 4 * (256 * 256 * 9 + 256) + _UPSAMPLE_AND_LOGITS == 2_643_280
+    assert round(_n_params(head) / 1e6, 2) == 2.64
+
+
+def test_ifr_mask_head_has_1_46m_parameters():
+    head = _ifr_head()
+    assert isinstance(head, IFRConvFCMaskHead)
+    assert _n_params(head) == _block_params() + _UPSAMPLE_AND_LOGITS == 1_464_656
+    # Table 6's P(M) for the implicit head.
+    assert round(_n_params(head) / 1e6, 1) == 1.5
+    # Everything but the tower is mmdet's.
+    stock = FCNMaskHead(num_classes=80)
+    assert _n_params(head) - _n_params(head.convs) == _n_params(stock) - _n_params(stock.convs)
+
+
+def test_explicit_four_block_head_has_5_0m_parameters():
+    head = _ifr_head(mode='explicit', num_steps=4)
+    assert _n_params(head) == 4 * _block_params() + _UPSAMPLE_AND_LOGITS == 5_009_744
+    assert round(_n_params(head) / 1e6, 1) == 5.0  # Table 6, "explicit"
+
+
+def test_table9_mid_channel_variants():
+    """P(M) of Table 9: 0.4 / 0.6 / 0.9 / 1.5 / 2.6 M for X/8 ... 2X."""
+    paper = {32: 0.4, 64: 0.6, 128: 0.9, 256: 1.5, 512: 2.6}
+    counts = {}
+    for mid, p_m in paper.items():
+        head = _ifr_head(block=dict(type='DoubleResidualBlock', mid_channels=mid))
+        counts[mid] = _n_params(head)
+        assert counts[mid] == _block_params(mid=mid) + _UPSAMPLE_AND_LOGITS
+        assert round(counts[mid] / 1e6, 1) == p_m, (mid, counts[mid])
+    ordered = [counts[m] for m in sorted(counts)]
+    assert ordered == sorted(ordered) and len(set(ordered)) == len(ordered)
+
+
+def test_tower_is_one_refiner_with_the_tower_channels():
+    head = MODELS.build(
+        dict(type='IFRConvFCMaskHead', num_classes=3, in_channels=64, conv_out_channels=32))
+    refiners = find_refiners(head)
+    assert list(refiners) == ['convs.0'] and len(head.convs) == 1
+    refiner = refiners['convs.0']
+    assert isinstance(refiner, IFRRefiner)
+    # The first replaced conv read 64 channels, the last wrote 32.
+    assert (refiner.in_channels, refiner.channels) == (64, 32)
+    assert refiner.inject is not None
+
+
+@pytest.mark.parametrize('n', [0, 3], ids=['N=0', 'N=3'])
+@pytest.mark.parametrize('mode', ['deq', 'unroll', 'explicit'])
+def test_output_shapes_equal_mmdet_head(n, mode):
+    torch.manual_seed(0)
+    stock = FCNMaskHead(num_classes=80).eval()
+    head = _ifr_head(mode=mode, solver=FAST_SOLVER).eval()
+    x = torch.randn(n, 256, 14, 14)
+    with torch.no_grad():
+        expected, out = stock(x), head(x)
+    assert out.shape == expected.shape == (n, 80, 28, 28)
+    assert torch.isfinite(out).all()
+
+
+def test_zero_rois_train_forward_backward():
+    head = _ifr_head(solver=FAST_SOLVER).train()
+    x = torch.randn(0, 256, 14, 14, requires_grad=True)
+    out = head(x)
+    assert out.shape == (0, 80, 28, 28)
+    out.sum().backward()
+    block = find_refiners(head)['convs.0'].block
+    assert all(p.grad is not None and not p.grad.any() for p in block.parameters())
+
+
+def test_init_weights_keeps_the_block_kaiming_init():
+    """mmdet's head init (Kaiming on upsample/logits) must not touch the block."""
+    torch.manual_seed(0)
+    head = _ifr_head()
+    head.init_weights()
+    block = find_refiners(head)['convs.0'].block
+    expected = math.sqrt(2 / (256 * 9))
+    for conv in (block.conv1, block.conv2):
+        assert abs(conv.weight.detach().std().item() / expected - 1) < 0.05
+
+
+def _htc_pair(with_conv_res=True, channels=256):
+    torch.manual_seed(0)
+    cfg = dict(
+        num_classes=80,
+        with_conv_res=with_conv_res,
+        in_channels=channels,
+        conv_out_channels=channels)
+    stock = HTCMaskHead(**cfg).eval()
+    head = MODELS.build(
+        dict(type='IFRHTCMaskHead', ifr_cfg=dict(type='IFRRefiner', solver=FAST_SOLVER),
+             **cfg)).eval()
+    return stock, head
+
+
+@pytest.mark.parametrize('n', [0, 2], ids=['N=0', 'N=2'])
+def test_htc_head_return_variants_match_mmdet(n):
+    stock, head = _htc_pair()
+    assert isinstance(head, IFRHTCMaskHead)
+    x, res = torch.randn(n, 256, 14, 14), torch.randn(n, 256, 14, 14)
+    with torch.no_grad():
+        for kwargs in (dict(), dict(return_logits=False), dict(return_feat=False)):
+            expected, out = stock(x, res, **kwargs), head(x, res, **kwargs)
+            if isinstance(expected, list):
+                assert isinstance(out, list)
+                assert [o.shape for o in out] == [e.shape for e in expected]
+            else:
+                assert torch.is_tensor(out) and out.shape == expected.shape
+        # [logits, res_feat] by default.
+        logits, feat = head(x, res)
+    assert logits.shape == (n, 80, 28, 28) and feat.shape == (n, 256, 14, 14)
+
+
+def test_htc_head_res_feat_flow():
+    """``res_feat`` enters before the refiner (``X + conv_res(res)``), and the
+    returned feature is the refined ``H*`` that the next stage receives."""
+    _, head = _htc_pair(channels=32)
+    refiner = find_refiners(head)['convs.0']
+    x, res = torch.randn(2, 32, 14, 14), torch.randn(2, 32, 14, 14)
+    with torch.no_grad():
+        feat = head(x, res, return_logits=False)
+        expected = refiner(x + head.conv_res(res))
+        torch.testing.assert_close(feat, expected)
+        # The feature depends on the previous stage's.
+        other = head(x, torch.randn(2, 32, 14, 14), return_logits=False)
+        assert not torch.allclose(feat, other)
+        # Logits are computed from that same feature.
+        logits = head(x, res, return_feat=False)
+        torch.testing.assert_close(logits, head.conv_logits(head.relu(head.upsample(feat))))
+
+
+def test_htc_head_without_conv_res_takes_no_res_feat():
+    _, head = _htc_pair(with_conv_res=False, channels=32)
+    x = torch.randn(1, 32, 14, 14)
+    with torch.no_grad():
+        assert head(x, return_logits=False).shape == (1, 32, 14, 14)
+    with pytest.raises(AssertionError):
+        head(x, torch.randn(1, 32, 14, 14))
+
+
+@pytest.mark.parametrize('head_type', ['IFRConvFCMaskHead', 'IFRHTCMaskHead'])
+@pytest.mark.parametrize('key,value', [('channels', 128), ('in_channels', 64)])
+def test_ifr_cfg_channel_mismatch_raises(head_type, key, value):
+    cfg = dict(type=head_type, num_classes=80, ifr_cfg=dict(type='IFRRefiner', **{key: value}))
+    with pytest.raises(ValueError, match=rf'ifr_cfg\.{key}={value} does not match .*convs'):
+        MODELS.build(cfg)
+    # Matching values are accepted.
+    MODELS.build(dict(cfg, ifr_cfg=dict(type='IFRRefiner', **{key: 256})))
+
+
+@pytest.mark.parametrize('head_type', ['IFRConvFCMaskHead', 'IFRHTCMaskHead'])
+def test_no_convs_to_replace_raises(head_type):
+    with pytest.raises(ValueError, match=rf'{head_type}: .*`convs`.*num_convs=0'):
+        MODELS.build(dict(type=head_type, num_classes=80, num_convs=0))
