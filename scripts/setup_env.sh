@@ -28,6 +28,11 @@ if [[ ! -x "$VENV/bin/python" ]]; then
 fi
 PY="$VENV/bin/python"
 PIP=("$PY" -m pip --disable-pip-version-check)
+# Some machines configure find-links folders that do not exist; pip warns
+# about each on every call. Those warnings say nothing about this install.
+pip_install() {
+  "${PIP[@]}" install "$@" 2> >(grep -v "^WARNING: Location '.*' is ignored" >&2)
+}
 
 if [[ -f "$STAMP" ]] && "$PY" -c 'import mmcv._ext, mmdet, mmifr' 2>/dev/null; then
   log "environment is up to date ($VENV)"
@@ -38,9 +43,9 @@ fi
 export PIP_CONSTRAINT="$ROOT/requirements/constraints.txt"
 
 log "build tools"
-"${PIP[@]}" install -q -r requirements/build.txt
+pip_install -q -r requirements/build.txt
 log "torch (pinned CPU wheel)"
-"${PIP[@]}" install -q -r requirements/torch.txt
+pip_install -q -r requirements/torch.txt
 
 if "$PY" -c 'import mmcv, mmcv._ext; assert mmcv.__version__ == "2.1.0"' 2>/dev/null; then
   log "mmcv 2.1.0 with ops already installed"
@@ -58,13 +63,13 @@ else
   fi
   # --no-build-isolation: mmcv's setup.py imports torch and pkg_resources from this env.
   MMCV_WITH_OPS=1 MAX_JOBS="${MAX_JOBS:-$(nproc)}" \
-    "${PIP[@]}" install -q --no-build-isolation "${FIND_LINKS[@]}" -r requirements/mmcv.txt
+    pip_install -q --no-build-isolation "${FIND_LINKS[@]}" -r requirements/mmcv.txt
 fi
 
 log "mmengine, mmdet, test tools"
-"${PIP[@]}" install -q -r requirements/runtime.txt -r requirements/tests.txt
+pip_install -q -r requirements/runtime.txt -r requirements/tests.txt
 log "mmifr (editable)"
-"${PIP[@]}" install -q --no-deps --no-build-isolation -e .
+pip_install -q --no-deps --no-build-isolation -e .
 
 "$PY" -c 'import mmcv._ext, mmdet, mmifr; print("[setup_env] ok: mmcv", __import__("mmcv").__version__, "mmdet", mmdet.__version__, "mmifr", mmifr.__version__)'
 rm -f "$VENV"/.mmifr-setup-*

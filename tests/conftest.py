@@ -24,6 +24,7 @@ from typing import Dict, Sequence, Tuple, Union
 import cv2
 import numpy as np
 import pytest
+import torch
 
 #: Class names of the tiny dataset, in category-id order (ids start at 1).
 TINY_COCO_CLASSES = ('rectangle', 'triangle')
@@ -155,3 +156,18 @@ def tiny_coco(tmp_path):
 def tiny_coco_factory():
     """The :func:`make_tiny_coco` function itself, for custom datasets."""
     return make_tiny_coco
+
+
+@pytest.fixture(scope='session', autouse=True)
+def single_intra_op_thread():
+    """One intra-op torch thread for the in-process tests.
+
+    Their tensors are small (RoI-sized solver iterations, tiny images), where
+    extra threads only add synchronisation; on a 2-core machine shared with
+    other processes, 2 threads made the config sweep 6-8x slower (measured:
+    ~6 min instead of ~45 s). Subprocess-based tests are not affected.
+    """
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -144,16 +144,3 @@ def conv_block():
 def recorder():
     """The :class:`Recorder` class."""
     return Recorder
-
-
-@pytest.fixture(autouse=True)
-def _single_thread():
-    """Run the (tiny) op tests on one intra-op thread.
-
-    Every tensor here is a few hundred values; extra threads only add
-    synchronisation, which on a busy shared CPU costs milliseconds per op.
-    """
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)

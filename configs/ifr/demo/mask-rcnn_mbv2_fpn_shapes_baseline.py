@@ -12,7 +12,8 @@
 #   python tools/train.py configs/ifr/demo/mask-rcnn_mbv2_fpn_shapes_baseline.py
 _base_ = 'mmdet::mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py'
 
-custom_imports = dict(imports=['mmifr'], allow_failed_imports=False)
+# No custom_imports: the baseline is pure mmdet (mmifr's tools import mmifr
+# anyway); the IFR config adds it through configs/ifr/_base_/ifr_runtime.py.
 
 # ---------------------------------------------------------------- data
 data_root = 'data/shapes/'
@@ -24,7 +25,7 @@ metainfo = dict(classes=classes, palette=palette)
 img_scale = (320, 320)
 
 # Training length. One iteration is ``batch_size`` images.
-max_iters = 160
+max_iters = 300
 batch_size = 2
 
 backend_args = None

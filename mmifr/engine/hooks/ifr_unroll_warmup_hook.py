@@ -7,6 +7,11 @@ from mmdet.registry import HOOKS
 from .ifr_solver_stats_hook import find_refiners
 
 
+def _is_int(value, minimum: int) -> bool:
+    # bool is an int subclass; True as an iteration count is a config mistake.
+    return isinstance(value, int) and not isinstance(value, bool) and value >= minimum
+
+
 @HOOKS.register_module()
 class IFRUnrollWarmupHook(Hook):
     """Train IFR refiners unrolled first, then with the DEQ solve.
@@ -33,9 +38,9 @@ class IFRUnrollWarmupHook(Hook):
                  unroll_steps: int = 4) -> None:
         if not 0 <= switch_ratio <= 1:
             raise ValueError(f'switch_ratio must be in [0, 1], got {switch_ratio!r}')
-        if switch_iter is not None and (not isinstance(switch_iter, int) or switch_iter < 0):
+        if switch_iter is not None and not _is_int(switch_iter, minimum=0):
             raise ValueError(f'switch_iter must be a non-negative int, got {switch_iter!r}')
-        if not isinstance(unroll_steps, int) or unroll_steps <= 0:
+        if not _is_int(unroll_steps, minimum=1):
             raise ValueError(f'unroll_steps must be a positive int, got {unroll_steps!r}')
         self.switch_ratio = switch_ratio
         self.switch_iter = switch_iter

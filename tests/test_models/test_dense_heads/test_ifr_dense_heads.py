@@ -37,8 +37,7 @@ HEADS = [
     ('retina', 'retinanet_r50_ifr_1x', 'bbox_head', NARROW, P3_P7),
     ('freeanchor', 'freeanchor_r50_ifr_1x', 'bbox_head', NARROW, P3_P7),
     ('fcos', 'fcos_r50_ifr_1x', 'bbox_head', NARROW, P3_P7),
-    ('reppoints', 'reppoints_r50_ifr_1x', 'bbox_head', dict(NARROW, point_feat_channels=CH),
-     P3_P7),
+    ('reppoints', 'reppoints_r50_ifr_1x', 'bbox_head', dict(NARROW, point_feat_channels=CH), P3_P7),
     ('solo', 'solo_r50_ifr_3x', 'mask_head', dict(NARROW, num_grids=SMALL_GRIDS), P2_P6),
     ('solov2', 'solov2_r50_ifr_3x', 'mask_head',
      dict(

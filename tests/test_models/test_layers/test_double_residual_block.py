@@ -76,8 +76,7 @@ def test_trailing_groupnorm_keeps_unit_scale(form):
     out = block(100 * torch.randn(2, 16, 7, 7), 100 * torch.randn(2, 16, 7, 7))
     groups = out.view(2, 4, -1)  # default GN: 4 groups
     torch.testing.assert_close(groups.mean(-1), torch.zeros(2, 4), atol=1e-4, rtol=0)
-    torch.testing.assert_close(groups.var(-1, unbiased=False), torch.ones(2, 4), atol=1e-3,
-                               rtol=0)
+    torch.testing.assert_close(groups.var(-1, unbiased=False), torch.ones(2, 4), atol=1e-3, rtol=0)
 
 
 def _iterate(block, x, steps):
@@ -88,8 +87,7 @@ def _iterate(block, x, steps):
             h = block(h, x)
         fh = block(h, x)
     norm = lambda t: t.flatten(1).norm(dim=1)  # noqa: E731
-    return dict(
-        growth=norm(h) / norm(x), abs_res=norm(fh - h), rel_res=norm(fh - h) / norm(fh))
+    return dict(growth=norm(h) / norm(x), abs_res=norm(fh - h), rel_res=norm(fh - h) / norm(fh))
 
 
 def test_literal_form_is_unbounded_and_bounded_form_converges():
@@ -121,13 +119,14 @@ def test_bad_form_raises():
         DoubleResidualBlock(16, form='residual')
 
 
-@pytest.mark.parametrize('kwargs,message', [
-    (dict(channels=18), 'channels=18 is not divisible by the GroupNorm num_groups=4'),
-    (dict(channels=16, mid_channels=30), 'mid_channels=30 is not divisible .* num_groups=4'),
-    (dict(channels=64, mid_channels=48, norm_cfg=dict(type='GN', num_groups=32)),
-     'mid_channels=48 is not divisible .* num_groups=32'),
-],
-                         ids=['channels', 'mid_channels', 'configured-groups'])
+@pytest.mark.parametrize(
+    'kwargs,message', [
+        (dict(channels=18), 'channels=18 is not divisible by the GroupNorm num_groups=4'),
+        (dict(channels=16, mid_channels=30), 'mid_channels=30 is not divisible .* num_groups=4'),
+        (dict(channels=64, mid_channels=48, norm_cfg=dict(
+            type='GN', num_groups=32)), 'mid_channels=48 is not divisible .* num_groups=32'),
+    ],
+    ids=['channels', 'mid_channels', 'configured-groups'])
 def test_groupnorm_divisibility_raises(kwargs, message):
     with pytest.raises(ValueError, match=message):
         DoubleResidualBlock(**kwargs)

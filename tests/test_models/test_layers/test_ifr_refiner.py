@@ -110,8 +110,7 @@ def test_zero_samples_in_train_and_eval(mode):
 
 def test_test_solver_overrides_apply_in_eval_only():
     refiner = _refiner(
-        solver=dict(solver='fixed_point', max_iter=7, tol=1e-12),
-        test_solver=dict(max_iter=2))
+        solver=dict(solver='fixed_point', max_iter=7, tol=1e-12), test_solver=dict(max_iter=2))
     x = _x()
     refiner.train()
     refiner(x).sum().backward()
@@ -197,8 +196,7 @@ def test_nonfinite_warning_is_rate_limited(mm_log):
 
 
 @pytest.mark.parametrize(
-    'kwargs,message',
-    [
+    'kwargs,message', [
         (dict(mode='implicit'), r"mode='implicit' is not supported; allowed values: "
          r"\['deq', 'unroll', 'explicit'\]"),
         (dict(channels=0), 'channels must be a positive int, got 0'),
