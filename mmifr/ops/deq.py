@@ -25,9 +25,13 @@ from typing import Callable, Optional, Sequence, Tuple
 import torch
 from torch import Tensor, nn
 
-from .solvers import SOLVERS, STOP_MODES, SolverStats, get_solver
+from .solvers import SOLVERS, STOP_MODES, SolverStats, get_solver, resolve_history_dtype
 
 GRAD_MODES = ('ift', 'phantom')
+#: What the op returns: the solver's best iterate ``z``, or ``f(z)`` (free:
+#: the solver evaluated it already; closer to the fixed point when ``f`` is a
+#: contraction, which matters most for short test-time solves).
+OUTPUTS = ('z', 'fz')
 UNROLL = 'unroll'
 
 
@@ -56,7 +60,7 @@ def _solver_options(name: str) -> Optional[Tuple[str, ...]]:
     params = inspect.signature(get_solver(name)).parameters
     if any(p.kind == p.VAR_KEYWORD for p in params.values()):
         return None
-    common = ('func', 'z0', 'max_iter', 'tol', 'stop_mode')
+    common = ('func', 'z0', 'max_iter', 'tol', 'stop_mode', 'return_fz')
     return tuple(k for k in params if k not in common)
 
 
@@ -80,12 +84,14 @@ class SolverConfig:
         tol (float): per-sample tolerance on the residual.
         stop_mode (str): ``'rel'`` (``||f(h)-h|| / ||f(h)||``) or ``'abs'``.
         kwargs (tuple): extra solver options as ``((key, value), ...)``.
+        return_fz (bool): return ``f`` of the best iterate instead of it.
     """
     solver: str = 'broyden'
     max_iter: int = 15
     tol: float = 1e-3
     stop_mode: str = 'rel'
     kwargs: Tuple = ()
+    return_fz: bool = False
 
     def __post_init__(self):
         _check_choice('solver', self.solver, SOLVERS)
@@ -95,17 +101,25 @@ class SolverConfig:
         # Extra options are checked here, not at the first solve: a typo
         # would otherwise only surface as a TypeError deep inside training.
         options = _solver_options(self.solver)
+        if self.return_fz and options is not None and 'return_fz' not in inspect.signature(
+                get_solver(self.solver)).parameters:
+            raise ValueError(f"output='fz' needs a solver that takes return_fz; the "
+                             f'{self.solver!r} solver does not')
         for key, value in self.kwargs:
             if options is not None and key not in options:
                 raise ValueError(f'solver option {key!r} is not accepted by the {self.solver!r} '
                                  f'solver; allowed options: {sorted(options)}')
             if key == 'memory' and value is not None:
                 _check_positive('memory', value)
+            if key == 'history_dtype':
+                resolve_history_dtype(value, torch.float32)
 
     def solve(self, func, z0: Tensor) -> Tuple[Tensor, SolverStats]:
         solver = get_solver(self.solver)
         kwargs = dict(
             max_iter=self.max_iter, tol=self.tol, stop_mode=self.stop_mode, **dict(self.kwargs))
+        if self.return_fz:
+            kwargs['return_fz'] = True
         device_type = z0.device.type
         if not torch.is_autocast_enabled(device_type):
             return solver(func, z0, **kwargs)
@@ -242,7 +256,8 @@ def deq_fixed_point(func: Callable,
                     backward_tol: float = 1e-3,
                     backward_solver_kwargs: Optional[dict] = None,
                     phantom_steps: int = 1,
-                    phantom_damping: float = 1.0) -> Tuple[Tensor, DEQStats]:
+                    phantom_damping: float = 1.0,
+                    output: str = 'z') -> Tuple[Tensor, DEQStats]:
     """Solve ``h* = func(h*, x)`` for every sample of a batch.
 
     Args:
@@ -266,12 +281,17 @@ def deq_fixed_point(func: Callable,
         phantom_steps (int): differentiable steps of ``grad='phantom'``.
         phantom_damping (float): step size ``lambda`` in
             ``h <- (1 - lambda) h + lambda f(h, x)`` of ``grad='phantom'``.
+        output (str): ``'z'`` returns the forward solver's lowest-residual
+            iterate ``z`` (its statistics describe it), ``'fz'`` returns
+            ``func(z, x)``, already computed by the solver, i.e. one more
+            refinement step for free. No effect with ``solver='unroll'``.
 
     Returns:
         tuple[Tensor, DEQStats]: ``(N, ...)`` the fixed point, and the solve's
         statistics (``stats.backward`` appears once backward has run).
     """
     _check_choice('grad', grad, GRAD_MODES)
+    _check_choice('output', output, OUTPUTS)
     _check_choice('solver', solver, (*SOLVERS, UNROLL))
     _check_positive('max_iter', max_iter)
     # SolverConfig validates these too, but under its own field names; checked
@@ -294,7 +314,7 @@ def deq_fixed_point(func: Callable,
         h, stats = _unroll(func, x, h0, max_iter)
         return h, DEQStats(stats)
     fwd = SolverConfig(solver, max_iter, tol, stop_mode,
-                       tuple(sorted((solver_kwargs or {}).items())))
+                       tuple(sorted((solver_kwargs or {}).items())), output == 'fz')
     stats = DEQStats(forward=None)
     if x.shape[0] == 0:
         # Nothing to solve; one differentiable evaluation keeps every parameter
@@ -334,6 +354,7 @@ class DEQFixedPoint(nn.Module):
         backward_solver_kwargs (dict, optional): adjoint solver options.
         phantom_steps (int): steps of the phantom gradient.
         phantom_damping (float): damping of the phantom gradient.
+        output (str): ``'z'`` (best iterate) or ``'fz'`` (``F`` of it).
 
     Example:
         >>> block = nn.Conv2d(8, 8, 3, padding=1)
@@ -357,7 +378,8 @@ class DEQFixedPoint(nn.Module):
                  solver_kwargs: Optional[dict] = None,
                  backward_solver_kwargs: Optional[dict] = None,
                  phantom_steps: int = 1,
-                 phantom_damping: float = 1.0) -> None:
+                 phantom_damping: float = 1.0,
+                 output: str = 'z') -> None:
         super().__init__()
         self.options = dict(
             solver=solver,
@@ -371,7 +393,8 @@ class DEQFixedPoint(nn.Module):
             solver_kwargs=dict(solver_kwargs or {}),
             backward_solver_kwargs=dict(backward_solver_kwargs or {}),
             phantom_steps=phantom_steps,
-            phantom_damping=phantom_damping)
+            phantom_damping=phantom_damping,
+            output=output)
         # Fail at build time, not at the first forward.
         deq_fixed_point(lambda h, x: h, torch.zeros(0, 1), **self.options)
         self.last_stats: Optional[DEQStats] = None

@@ -8,7 +8,9 @@ as ``func(z, index)`` where ``index`` (``(b,)`` long) names the original rows of
 the ``b`` active samples in ``z`` (``(b, D)``). Samples must be independent
 (true for convs and GroupNorm, not for BatchNorm in training mode).
 
-Each solver returns, per sample, the lowest-residual iterate it saw, and a
+Each solver returns, per sample, the lowest-residual iterate it saw (or, with
+``return_fz=True``, ``f`` of that iterate, which costs no extra evaluation and
+is the better estimate when ``f`` is a contraction), and a
 :class:`SolverStats` record. Solvers are looked up by name in
 :data:`SOLVERS`; :func:`register_solver` adds new ones.
 """
@@ -25,6 +27,50 @@ STOP_MODES = ('abs', 'rel')
 
 # Keeps relative residuals finite when f(z) is exactly zero.
 _EPS = 1e-8
+
+#: Compact the solver state in place (rows moved to the front of the existing
+#: buffers) when samples finish. ``False`` restores the former behaviour,
+#: a fresh copy of every state tensor, which briefly doubles the solver's
+#: memory (the Broyden history above all); kept for benchmarking only.
+INPLACE_COMPACTION = True
+#: Rows moved per gather in in-place compaction: bounds its temporary.
+_COMPACT_CHUNK = 8
+
+#: ``history_dtype`` values accepted by the solvers that keep a history.
+HISTORY_DTYPES = {
+    'float64': torch.float64,
+    'float32': torch.float32,
+    'bfloat16': torch.bfloat16,
+    'float16': torch.float16,
+}
+
+
+def resolve_history_dtype(value, state_dtype: torch.dtype) -> torch.dtype:
+    """``history_dtype`` option -> a torch dtype (``None``: the state's)."""
+    if value is None:
+        return state_dtype
+    if isinstance(value, torch.dtype) and value in HISTORY_DTYPES.values():
+        return value
+    if isinstance(value, str) and value in HISTORY_DTYPES:
+        return HISTORY_DTYPES[value]
+    raise ValueError(f'history_dtype={value!r} is not supported; allowed values: '
+                     f'{sorted(HISTORY_DTYPES)} or None')
+
+
+def _compact_rows(t: Tensor, keep_rows: Tensor, first_moved: int) -> Tensor:
+    """Move rows ``keep_rows`` (sorted) of ``t`` to its front, in place.
+
+    ``keep_rows[i] >= i``, so copying chunk by chunk from the front never
+    overwrites a row that is still to be read; the first ``first_moved`` rows
+    are already where they belong. Returns the view of the kept rows.
+    """
+    n = keep_rows.numel()
+    for start in range(first_moved, n, _COMPACT_CHUNK):
+        stop = min(start + _COMPACT_CHUNK, n)
+        # Advanced indexing gathers into a temporary first, so overlapping
+        # source and destination rows within a chunk are safe.
+        t[start:stop] = t[keep_rows[start:stop]]
+    return t[:n]
 
 
 def register_solver(name: str) -> Callable:
@@ -86,12 +132,15 @@ class _ActiveSet:
     state tensors.
     """
 
-    def __init__(self, z0: Tensor, tol: float, stop_mode: str) -> None:
+    def __init__(self, z0: Tensor, tol: float, stop_mode: str, return_fz: bool = False) -> None:
         batch = z0.shape[0]
         self.tol = tol
         self.stop_mode = stop_mode
         self.index = torch.arange(batch, device=z0.device)
         self.best_z = z0.clone()
+        # f(best_z), returned instead of best_z with ``return_fz``; a sample
+        # without any finite evaluation keeps z0 in both.
+        self.best_fz = z0.clone() if return_fz else None
         inf = torch.full((batch, ), float('inf'), dtype=z0.dtype, device=z0.device)
         self.best_res = inf.clone()
         self.best_abs = inf.clone()
@@ -128,6 +177,8 @@ class _ActiveSet:
         improved = finite & (res < self.best_res[self.index])
         rows = self.index[improved]
         self.best_z[rows] = z[improved]
+        if self.best_fz is not None:
+            self.best_fz[rows] = fz[improved]
         self.best_res[rows] = res[improved]
         self.best_abs[rows] = abs_res[improved]
         self.best_rel[rows] = rel_res[improved]
@@ -139,13 +190,21 @@ class _ActiveSet:
     def compact(self, keep: Tensor, *state: Tensor) -> Tuple[Tensor, ...]:
         """Drop the finished rows from the active index and from ``state``.
 
-        Each state tensor has the active rows along dim 0. Copies happen only
-        when some row finished, so most iterations cost nothing here.
+        Each state tensor has the active rows along dim 0 and must be owned
+        by the solver: the kept rows are moved to the front of the same
+        buffer (:data:`INPLACE_COMPACTION`), so compaction never allocates a
+        second copy of the history. Copies happen only when some row
+        finished, so most iterations cost nothing here.
         """
         if bool(keep.all()):
             return state
         self.index = self.index[keep]
-        return tuple(t[keep] for t in state)
+        if not INPLACE_COMPACTION:
+            return tuple(t[keep] for t in state)
+        rows = keep.nonzero().flatten()
+        # Leading rows that are kept are already in place.
+        first_moved = int((~keep).int().argmax()) if rows.numel() else 0
+        return tuple(_compact_rows(t, rows, first_moved) for t in state)
 
     def result(self) -> Tuple[Tensor, SolverStats]:
         stats = SolverStats(
@@ -155,12 +214,16 @@ class _ActiveSet:
             converged=self.converged,
             nonfinite=self.nonfinite,
             nfev=self.nfev)
-        return self.best_z, stats
+        return (self.best_z if self.best_fz is None else self.best_fz), stats
 
 
 @register_solver('fixed_point')
-def fixed_point(func: SolverFunc, z0: Tensor, max_iter: int, tol: float,
-                stop_mode: str = 'rel') -> Tuple[Tensor, SolverStats]:
+def fixed_point(func: SolverFunc,
+                z0: Tensor,
+                max_iter: int,
+                tol: float,
+                stop_mode: str = 'rel',
+                return_fz: bool = False) -> Tuple[Tensor, SolverStats]:
     """Plain fixed-point iteration ``z <- f(z)``.
 
     Args:
@@ -169,11 +232,13 @@ def fixed_point(func: SolverFunc, z0: Tensor, max_iter: int, tol: float,
         max_iter (int): evaluations of ``f`` at most.
         tol (float): per-sample stopping tolerance on the residual.
         stop_mode (str): ``'rel'`` or ``'abs'`` residual.
+        return_fz (bool): return ``f(z)`` of the lowest-residual iterate ``z``
+            instead of ``z`` itself (the statistics still describe ``z``).
 
     Returns:
         tuple[Tensor, SolverStats]: ``(B, D)`` lowest-residual iterates.
     """
-    active = _ActiveSet(z0, tol, stop_mode)
+    active = _ActiveSet(z0, tol, stop_mode, return_fz)
     z = z0
     for _ in range(max_iter):
         fz = active.evaluate(func, z)
@@ -192,7 +257,8 @@ def anderson(func: SolverFunc,
              stop_mode: str = 'rel',
              memory: int = 5,
              lam: float = 1e-4,
-             beta: float = 1.0) -> Tuple[Tensor, SolverStats]:
+             beta: float = 1.0,
+             return_fz: bool = False) -> Tuple[Tensor, SolverStats]:
     """Anderson acceleration (type II) with a window of ``memory`` iterates.
 
     The mixing weights solve the constrained least squares problem
@@ -208,10 +274,11 @@ def anderson(func: SolverFunc,
 
     See :func:`fixed_point` for the remaining arguments.
     """
-    active = _ActiveSet(z0, tol, stop_mode)
+    active = _ActiveSet(z0, tol, stop_mode, return_fz)
     batch, dim = z0.shape
-    xs = z0.new_zeros(batch, memory, dim)
-    fs = z0.new_zeros(batch, memory, dim)
+    # Never read before written (only slots [:n] are used): no zero fill.
+    xs = z0.new_empty(batch, memory, dim)
+    fs = torch.empty_like(xs)
     z = z0
     for k in range(max_iter):
         fz = active.evaluate(func, z)
@@ -249,6 +316,30 @@ def _low_rank(left: Tensor, right: Tensor, x: Tensor) -> Tensor:
     return torch.einsum('bm,bmd->bd', torch.einsum('bmd,bd->bm', right, x), left)
 
 
+def _rowdot(a: Tensor, b: Tensor) -> Tensor:
+    """Row-wise dot product ``(b, D), (b, D) -> (b, 1)`` without a ``(b, D)`` temporary."""
+    return torch.bmm(a.unsqueeze(1), b.unsqueeze(2)).view(-1, 1)
+
+
+def _dots(hist: Tensor, x: Tensor) -> Tensor:
+    """``hist_j . x`` for every slot: ``(b, m, D), (b, D) -> (b, m)`` in ``x``'s dtype.
+
+    A low-precision history is read as it is stored (the product runs in its
+    dtype, accumulating in fp32 on current CPUs and GPUs); only the small
+    result is cast back.
+    """
+    if hist.dtype == x.dtype:
+        return torch.einsum('bmd,bd->bm', hist, x)
+    return torch.einsum('bmd,bd->bm', hist, x.to(hist.dtype)).to(x.dtype)
+
+
+def _combine(hist: Tensor, coef: Tensor) -> Tensor:
+    """``sum_j coef_j hist_j``: ``(b, m, D), (b, m) -> (b, D)`` in ``coef``'s dtype."""
+    if hist.dtype == coef.dtype:
+        return torch.einsum('bm,bmd->bd', coef, hist)
+    return torch.einsum('bm,bmd->bd', coef.to(hist.dtype), hist).to(coef.dtype)
+
+
 # The history is the bulk of the solver's memory traffic (``(b, m, D)`` twice),
 # so these helpers read it once per product and subtract ``x`` in place on the
 # fresh product instead of materialising ``-x`` and a sum.
@@ -256,14 +347,14 @@ def _inv_jacobian_matvec(us: Tensor, vts: Tensor, x: Tensor) -> Tensor:
     """``B^-1 x`` for the low-rank inverse Jacobian ``-I + sum_j u_j v_j^T``."""
     if us.shape[1] == 0:
         return -x
-    return _low_rank(us, vts, x).sub_(x)
+    return _combine(us, _dots(vts, x)).sub_(x)
 
 
 def _inv_jacobian_rmatvec(us: Tensor, vts: Tensor, x: Tensor) -> Tensor:
     """``x^T B^-1`` for the same low-rank inverse Jacobian."""
     if us.shape[1] == 0:
         return -x
-    return _low_rank(vts, us, x).sub_(x)
+    return _combine(vts, _dots(us, x)).sub_(x)
 
 
 @register_solver('broyden')
@@ -272,7 +363,9 @@ def broyden(func: SolverFunc,
             max_iter: int,
             tol: float,
             stop_mode: str = 'rel',
-            memory: Optional[int] = None) -> Tuple[Tensor, SolverStats]:
+            memory: Optional[int] = None,
+            history_dtype: Optional[str] = None,
+            return_fz: bool = False) -> Tuple[Tensor, SolverStats]:
     """Limited-memory ("good") Broyden's method on ``g(z) = f(z) - z = 0``.
 
     The inverse Jacobian of ``g`` starts at ``-I`` (so the first step is a
@@ -280,20 +373,32 @@ def broyden(func: SolverFunc,
     ``memory`` smaller than ``max_iter`` the oldest updates are overwritten,
     which bounds the history to ``2 * memory * D`` values per sample.
 
+    Each iteration reads the history four times (two products with ``B^-1``,
+    ``B^-1 g_new`` and ``step^T B^-1``): since every step is the full Broyden
+    step ``-B^-1 g``, the update's ``u`` and the next step are both multiples
+    of ``B^-1 g_new`` and need no product of their own.
+
     Args:
         memory (int, optional): rank-one updates kept; defaults to ``max_iter``.
+        history_dtype (str, optional): dtype the history is stored in
+            (``'bfloat16'`` halves its memory; the iterate, residuals and
+            rank-one coefficients stay in the state's dtype). ``None``: the
+            state's dtype (fp32 in the DEQ op).
 
     See :func:`fixed_point` for the remaining arguments.
     """
     memory = memory or max_iter
-    active = _ActiveSet(z0, tol, stop_mode)
+    hist_dtype = resolve_history_dtype(history_dtype, z0.dtype)
+    active = _ActiveSet(z0, tol, stop_mode, return_fz)
     batch, dim = z0.shape
-    us = z0.new_zeros(batch, memory, dim)
-    vts = z0.new_zeros(batch, memory, dim)
+    # Never read before written (only slots [:n] are used): no zero fill.
+    us = z0.new_empty(batch, min(memory, max(max_iter - 1, 1)), dim, dtype=hist_dtype)
+    vts = torch.empty_like(us)
     z = z0
     fz = active.evaluate(func, z)
     g = fz - z
     keep = active.record(z, fz)
+    del fz
     z, g, us, vts = active.compact(keep, z, g, us, vts)
     step = g  # -B^-1 g with B^-1 = -I
     for k in range(1, max_iter):
@@ -303,25 +408,43 @@ def broyden(func: SolverFunc,
         fz = active.evaluate(func, z)
         g_new = fz - z
         keep = active.record(z, fz, g_new)
-        dg = g_new - g
-        g = g_new
+        del fz
         n = min(k - 1, memory)
-        vt = _inv_jacobian_rmatvec(us[:, :n], vts[:, :n], step)
-        denom = (vt * dg).sum(dim=1, keepdim=True)
+        vt = _inv_jacobian_rmatvec(us[:, :n], vts[:, :n], step)  # step^T B^-1
+        if n:
+            coef_g = _dots(vts[:, :n], g_new)
+            binv_g = _combine(us[:, :n], coef_g).sub_(g_new)  # B^-1 g_new
+        else:
+            binv_g = -g_new
+        dg = g_new - g
+        denom = _rowdot(vt, dg)
         # A vanishing denominator means no new curvature information: skip it.
         # "Vanishing" is judged against |vt| |dg|, not in absolute terms: the
         # denominator scales with the squared residual, which is legitimately
         # tiny near convergence and in adjoint solves of averaged losses.
         scale = vt.norm(dim=1, keepdim=True) * dg.norm(dim=1, keepdim=True)
+        del dg
         safe = denom.abs() > torch.finfo(denom.dtype).eps * scale
-        u = (step - _inv_jacobian_matvec(us[:, :n], vts[:, :n], dg)) / torch.where(
-            safe, denom, torch.ones_like(denom))
+        inv_denom = torch.where(safe, 1 / torch.where(safe, denom, torch.ones_like(denom)),
+                                torch.zeros_like(denom))
+        vt.mul_(safe)
+        # The update is u v^T with u = (dz - B^-1 dg) / denom. The step taken
+        # was dz = -B^-1 g, so dz - B^-1 dg = -B^-1 g_new: u is a multiple of
+        # binv_g, and so is the next step
+        #   -B_new^-1 g_new = -(binv_g + u (v . g_new)) = -binv_g (1 - (v . g_new) / denom),
+        # less the evicted update's term once the history is full.
+        c = _rowdot(vt, g_new)
         slot = (k - 1) % memory
-        # u and vt are fresh tensors: zero the skipped rows in place.
-        us[:, slot] = u.masked_fill_(~safe, 0)
-        vts[:, slot] = vt.masked_fill_(~safe, 0)
-        n = min(k, memory)
-        step = g - _low_rank(us[:, :n], vts[:, :n], g)  # -B^-1 g
+        evicted = us[:, slot].to(binv_g.dtype) * coef_g[:, slot:slot + 1] \
+            if k - 1 >= memory else None
+        us[:, slot] = binv_g * -inv_denom
+        vts[:, slot] = vt
+        del vt
+        step = binv_g.mul_(c * inv_denom - 1)
+        if evicted is not None:
+            step.add_(evicted)
+            del evicted
+        g = g_new
         z, g, step, us, vts = active.compact(keep, z, g, step, us, vts)
     return active.result()
 

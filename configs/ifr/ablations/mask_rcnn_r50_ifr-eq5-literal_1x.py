@@ -3,8 +3,4 @@
 # non-convergence. Kept as a documented ablation, not a recommended model.
 _base_ = '../mask_rcnn_r50_ifr_1x.py'
 
-model = dict(
-    roi_head=dict(
-        mask_head=dict(
-            ifr_cfg=dict(type='IFRRefiner', block=dict(type='DoubleResidualBlock',
-                                                       form='literal')))))
+model = dict(roi_head=dict(mask_head=dict(ifr_cfg=dict(block=dict(form='literal')))))

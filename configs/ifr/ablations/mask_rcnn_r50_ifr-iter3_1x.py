@@ -3,7 +3,4 @@ _base_ = '../mask_rcnn_r50_ifr_1x.py'
 
 model = dict(
     roi_head=dict(
-        mask_head=dict(
-            ifr_cfg=dict(
-                type='IFRRefiner',
-                solver=dict(solver='broyden', max_iter=3, tol=1e-3, backward_max_iter=3)))))
+        mask_head=dict(ifr_cfg=dict(solver=dict(max_iter=3, backward_max_iter=3)))))

@@ -25,7 +25,7 @@ metainfo = dict(classes=classes, palette=palette)
 img_scale = (320, 320)
 
 # Training length. One iteration is ``batch_size`` images.
-max_iters = 300
+max_iters = 500
 batch_size = 2
 
 backend_args = None
