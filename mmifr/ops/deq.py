@@ -20,7 +20,7 @@ are independent along dim 0.
 """
 import inspect
 from dataclasses import dataclass
-from typing import Callable, Optional, Sequence, Tuple
+from typing import Callable, List, Optional, Sequence, Tuple
 
 import torch
 from torch import Tensor, nn
@@ -85,6 +85,8 @@ class SolverConfig:
         stop_mode (str): ``'rel'`` (``||f(h)-h|| / ||f(h)||``) or ``'abs'``.
         kwargs (tuple): extra solver options as ``((key, value), ...)``.
         return_fz (bool): return ``f`` of the best iterate instead of it.
+        chunk_size (int, optional): solve at most this many samples at a time
+            (see :func:`deq_fixed_point`); ``None``: the whole batch at once.
     """
     solver: str = 'broyden'
     max_iter: int = 15
@@ -92,12 +94,15 @@ class SolverConfig:
     stop_mode: str = 'rel'
     kwargs: Tuple = ()
     return_fz: bool = False
+    chunk_size: Optional[int] = None
 
     def __post_init__(self):
         _check_choice('solver', self.solver, SOLVERS)
         _check_positive('max_iter', self.max_iter)
         _check_positive('tol', self.tol, (float, int))
         _check_choice('stop_mode', self.stop_mode, STOP_MODES)
+        if self.chunk_size is not None:
+            _check_positive('chunk_size', self.chunk_size)
         # Extra options are checked here, not at the first solve: a typo
         # would otherwise only surface as a TypeError deep inside training.
         options = _solver_options(self.solver)
@@ -139,6 +144,46 @@ def _autocast_state(device_type: str) -> Tuple[bool, torch.dtype]:
     return (torch.is_autocast_enabled(device_type), torch.get_autocast_dtype(device_type))
 
 
+def _chunks(batch: int, chunk_size: Optional[int]) -> List[slice]:
+    if not chunk_size or chunk_size >= batch:
+        return [slice(0, batch)]
+    return [slice(i, min(i + chunk_size, batch)) for i in range(0, batch, chunk_size)]
+
+
+def _merge_stats(parts: List[SolverStats]) -> SolverStats:
+    """One record for a batch solved in chunks (``nfev`` adds up)."""
+    if len(parts) == 1:
+        return parts[0]
+    return SolverStats(
+        nstep=torch.cat([p.nstep for p in parts]),
+        abs_residual=torch.cat([p.abs_residual for p in parts]),
+        rel_residual=torch.cat([p.rel_residual for p in parts]),
+        converged=torch.cat([p.converged for p in parts]),
+        nonfinite=torch.cat([p.nonfinite for p in parts]),
+        nfev=sum(p.nfev for p in parts))
+
+
+def _solve(cfg: SolverConfig, func: Callable, x: Tensor, h0: Tensor) -> Tuple[Tensor, SolverStats]:
+    """Forward solve (no graph) of ``h = func(h, x)``, chunk by chunk.
+
+    Samples are independent, so solving them in chunks gives the same
+    iterates while the solver state (the Broyden history above all) only
+    ever exists for one chunk.
+    """
+    dtype = _state_dtype(x)
+    slices = _chunks(x.shape[0], cfg.chunk_size)
+    if len(slices) == 1:
+        z, stats = cfg.solve(_Injected(func, x, dtype), h0.flatten(1).to(dtype))
+        return z.view_as(x).to(x.dtype), stats
+    out = torch.empty_like(x)
+    parts = []
+    for sl in slices:
+        z, stats = cfg.solve(_Injected(func, x[sl], dtype), h0[sl].flatten(1).to(dtype))
+        out[sl] = z.view_as(out[sl])
+        parts.append(stats)
+    return out, _merge_stats(parts)
+
+
 class _Injected:
     """``f(., x)`` restricted to the active rows, as the solvers call it.
 
@@ -177,10 +222,8 @@ class DEQFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx, func: Callable, x: Tensor, h0: Tensor, fwd: SolverConfig,
                 bwd: SolverConfig, stats: DEQStats, *params: Tensor) -> Tensor:
-        dtype = _state_dtype(x)
         with torch.no_grad():
-            z, stats.forward = fwd.solve(_Injected(func, x, dtype), h0.flatten(1).to(dtype))
-        h_star = z.view_as(x).to(x.dtype)
+            h_star, stats.forward = _solve(fwd, func, x, h0)
         ctx.func, ctx.bwd, ctx.stats, ctx.params = func, bwd, stats, params
         ctx.autocast = (x.device.type, *_autocast_state(x.device.type))
         ctx.save_for_backward(h_star, x)
@@ -189,36 +232,68 @@ class DEQFunction(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_h: Tensor):
         h_star, x = ctx.saved_tensors
+        need_x = x.requires_grad
+        params = [p for p in ctx.params if p.requires_grad]
+        grad_x = torch.empty_like(x) if need_x else None
+        grad_params: List[Optional[Tensor]] = [None] * len(params)
+        parts = []
+        # Chunks (bwd.chunk_size) bound the graph of f, the adjoint solver's
+        # state and the VJP temporaries to one chunk at a time.
+        for sl in _chunks(x.shape[0], ctx.bwd.chunk_size):
+            gx, gps, stats = DEQFunction._backward_chunk(ctx, h_star[sl], x[sl], grad_h[sl],
+                                                         params, need_x)
+            if need_x:
+                grad_x[sl] = gx
+            grad_params = [
+                gp if acc is None else (acc if gp is None else acc.add_(gp))
+                for acc, gp in zip(grad_params, gps)
+            ]
+            parts.append(stats)
+        ctx.stats.backward = _merge_stats(parts)
+        grads = iter(grad_params)
+        out_params = [next(grads) if p.requires_grad else None for p in ctx.params]
+        out_params = [
+            torch.zeros_like(p) if gp is None and p.requires_grad else gp
+            for p, gp in zip(ctx.params, out_params)
+        ]
+        return (None, grad_x, None, None, None, None, *out_params)
+
+    @staticmethod
+    def _backward_chunk(ctx, h_star: Tensor, x: Tensor, grad_h: Tensor, params: List[Tensor],
+                        need_x: bool):
         device_type, autocast_on, autocast_dtype = ctx.autocast
         dtype = _state_dtype(x)
         with torch.enable_grad(), torch.autocast(
                 device_type, dtype=autocast_dtype, enabled=autocast_on):
             h = h_star.detach().requires_grad_()
-            x_ = x.detach().requires_grad_(x.requires_grad)
+            x_ = x.detach().requires_grad_(need_x)
             fh = ctx.func(h, x_)
         grad = grad_h.flatten(1).to(dtype)
+        batch = grad.shape[0]
 
         def adjoint(g: Tensor, index: Tensor) -> Tensor:
             # vjp rows depend only on the same rows of g (independent samples),
             # so inactive rows are zero-filled rather than re-evaluated.
-            full = torch.zeros_like(grad)
-            full[index] = g
-            vjp, = torch.autograd.grad(fh, h, full.view_as(fh).to(fh.dtype), retain_graph=True)
-            return vjp.flatten(1)[index].to(dtype) + grad[index]
+            if index.numel() == batch:
+                v = g
+            else:
+                v = g.new_zeros(grad.shape)
+                v[index] = g
+            vjp, = torch.autograd.grad(fh, h, v.view_as(fh).to(fh.dtype), retain_graph=True)
+            del v
+            vjp = vjp.flatten(1)
+            if index.numel() == batch:
+                # vjp is fresh: add in place (one (b, D) temporary less).
+                return vjp.to(dtype).add_(grad)
+            return vjp[index].to(dtype).add_(grad[index])
 
-        g, ctx.stats.backward = ctx.bwd.solve(adjoint, torch.zeros_like(grad))
-        inputs = [x_] if x.requires_grad else []
-        inputs += [p for p in ctx.params if p.requires_grad]
+        g, stats = ctx.bwd.solve(adjoint, torch.zeros_like(grad))
+        inputs = ([x_] if need_x else []) + params
         grads = iter(
             torch.autograd.grad(
                 fh, inputs, g.view_as(fh).to(fh.dtype), allow_unused=True) if inputs else ())
-        grad_x = next(grads) if x.requires_grad else None
-        grad_params = [next(grads) if p.requires_grad else None for p in ctx.params]
-        grad_params = [
-            torch.zeros_like(p) if gp is None and p.requires_grad else gp
-            for p, gp in zip(ctx.params, grad_params)
-        ]
-        return (None, grad_x, None, None, None, None, *grad_params)
+        gx = next(grads) if need_x else None
+        return gx, list(grads), stats
 
 
 def _unroll(func: Callable, x: Tensor, h0: Tensor, steps: int) -> Tuple[Tensor, SolverStats]:
@@ -257,7 +332,8 @@ def deq_fixed_point(func: Callable,
                     backward_solver_kwargs: Optional[dict] = None,
                     phantom_steps: int = 1,
                     phantom_damping: float = 1.0,
-                    output: str = 'z') -> Tuple[Tensor, DEQStats]:
+                    output: str = 'z',
+                    chunk_size: Optional[int] = None) -> Tuple[Tensor, DEQStats]:
     """Solve ``h* = func(h*, x)`` for every sample of a batch.
 
     Args:
@@ -285,6 +361,12 @@ def deq_fixed_point(func: Callable,
             iterate ``z`` (its statistics describe it), ``'fz'`` returns
             ``func(z, x)``, already computed by the solver, i.e. one more
             refinement step for free. No effect with ``solver='unroll'``.
+        chunk_size (int, optional): solve (forward and adjoint) at most this
+            many samples at a time. The samples are independent, so the result
+            is the same; the solver state, and in backward the graph of
+            ``func`` and its VJP temporaries, then exist for one chunk only,
+            which bounds the op's memory whatever the batch. ``None``: the
+            whole batch at once.
 
     Returns:
         tuple[Tensor, DEQStats]: ``(N, ...)`` the fixed point, and the solve's
@@ -306,15 +388,21 @@ def deq_fixed_point(func: Callable,
     _check_positive('phantom_steps', phantom_steps)
     if not 0 < phantom_damping <= 1:
         raise ValueError(f'phantom_damping must be in (0, 1], got {phantom_damping!r}')
+    if chunk_size is not None:
+        _check_positive('chunk_size', chunk_size)
     bwd = SolverConfig(
-        backward_solver or (solver if solver != UNROLL else 'broyden'), backward_max_iter,
-        backward_tol, stop_mode, tuple(sorted((backward_solver_kwargs or {}).items())))
+        backward_solver or (solver if solver != UNROLL else 'broyden'),
+        backward_max_iter,
+        backward_tol,
+        stop_mode,
+        tuple(sorted((backward_solver_kwargs or {}).items())),
+        chunk_size=chunk_size)
     h0 = torch.zeros_like(x) if h0 is None else h0
     if solver == UNROLL:
         h, stats = _unroll(func, x, h0, max_iter)
         return h, DEQStats(stats)
     fwd = SolverConfig(solver, max_iter, tol, stop_mode,
-                       tuple(sorted((solver_kwargs or {}).items())), output == 'fz')
+                       tuple(sorted((solver_kwargs or {}).items())), output == 'fz', chunk_size)
     stats = DEQStats(forward=None)
     if x.shape[0] == 0:
         # Nothing to solve; one differentiable evaluation keeps every parameter
@@ -324,10 +412,8 @@ def deq_fixed_point(func: Callable,
     if grad == 'ift' and torch.is_grad_enabled():
         h = DEQFunction.apply(func, x, h0, fwd, bwd, stats, *params)
         return h, stats
-    dtype = _state_dtype(x)
     with torch.no_grad():
-        z, stats.forward = fwd.solve(_Injected(func, x, dtype), h0.flatten(1).to(dtype))
-    h = z.view_as(x).to(x.dtype)
+        h, stats.forward = _solve(fwd, func, x, h0)
     if grad == 'phantom' and torch.is_grad_enabled():
         for _ in range(phantom_steps):
             h = (1 - phantom_damping) * h + phantom_damping * func(h, x)
@@ -355,6 +441,7 @@ class DEQFixedPoint(nn.Module):
         phantom_steps (int): steps of the phantom gradient.
         phantom_damping (float): damping of the phantom gradient.
         output (str): ``'z'`` (best iterate) or ``'fz'`` (``F`` of it).
+        chunk_size (int, optional): samples solved at a time (memory bound).
 
     Example:
         >>> block = nn.Conv2d(8, 8, 3, padding=1)
@@ -379,7 +466,8 @@ class DEQFixedPoint(nn.Module):
                  backward_solver_kwargs: Optional[dict] = None,
                  phantom_steps: int = 1,
                  phantom_damping: float = 1.0,
-                 output: str = 'z') -> None:
+                 output: str = 'z',
+                 chunk_size: Optional[int] = None) -> None:
         super().__init__()
         self.options = dict(
             solver=solver,
@@ -394,7 +482,8 @@ class DEQFixedPoint(nn.Module):
             backward_solver_kwargs=dict(backward_solver_kwargs or {}),
             phantom_steps=phantom_steps,
             phantom_damping=phantom_damping,
-            output=output)
+            output=output,
+            chunk_size=chunk_size)
         # Fail at build time, not at the first forward.
         deq_fixed_point(lambda h, x: h, torch.zeros(0, 1), **self.options)
         self.last_stats: Optional[DEQStats] = None

@@ -187,13 +187,16 @@ class _ActiveSet:
         self.nonfinite[self.index[~finite]] = True
         return finite & ~done
 
-    def compact(self, keep: Tensor, *state: Tensor) -> Tuple[Tensor, ...]:
+    def compact(self, keep: Tensor, *state: Tensor, borrowed: Tuple[int, ...] = ()
+                ) -> Tuple[Tensor, ...]:
         """Drop the finished rows from the active index and from ``state``.
 
-        Each state tensor has the active rows along dim 0 and must be owned
-        by the solver: the kept rows are moved to the front of the same
-        buffer (:data:`INPLACE_COMPACTION`), so compaction never allocates a
-        second copy of the history. Copies happen only when some row
+        Each state tensor has the active rows along dim 0. Tensors the solver
+        allocated itself are compacted in place, the kept rows moved to the
+        front of the same buffer (:data:`INPLACE_COMPACTION`), so compaction
+        never holds a second copy of the history. Tensors at the positions in
+        ``borrowed`` may alias the caller's (``z0``, ``func``'s output) and are
+        compacted into fresh ones instead. Copies happen only when some row
         finished, so most iterations cost nothing here.
         """
         if bool(keep.all()):
@@ -204,7 +207,8 @@ class _ActiveSet:
         rows = keep.nonzero().flatten()
         # Leading rows that are kept are already in place.
         first_moved = int((~keep).int().argmax()) if rows.numel() else 0
-        return tuple(_compact_rows(t, rows, first_moved) for t in state)
+        return tuple(t[keep] if i in borrowed else _compact_rows(t, rows, first_moved)
+                     for i, t in enumerate(state))
 
     def result(self) -> Tuple[Tensor, SolverStats]:
         stats = SolverStats(
@@ -243,7 +247,7 @@ def fixed_point(func: SolverFunc,
     for _ in range(max_iter):
         fz = active.evaluate(func, z)
         keep = active.record(z, fz)
-        z, = active.compact(keep, fz)
+        z, = active.compact(keep, fz, borrowed=(0, ))
         if active.empty:
             break
     return active.result()
@@ -399,7 +403,7 @@ def broyden(func: SolverFunc,
     g = fz - z
     keep = active.record(z, fz)
     del fz
-    z, g, us, vts = active.compact(keep, z, g, us, vts)
+    z, g, us, vts = active.compact(keep, z, g, us, vts, borrowed=(0, ))
     step = g  # -B^-1 g with B^-1 = -I
     for k in range(1, max_iter):
         if active.empty:

@@ -268,6 +268,14 @@ HEAD_ROWS = {
         label='IFR, same solve, current solver code',
         solver=PAPER_SOLVER,
         lever='4 history passes/step instead of 6, no zero-fill, in-place compaction'),
+    'chunk64': dict(
+        label='+ chunks of 64 RoIs (fwd & bwd)',
+        solver=dict(PAPER_SOLVER, chunk_size=64),
+        lever='solve 64 RoIs at a time: same result, solver state/graph per chunk'),
+    'chunk32': dict(
+        label='+ chunks of 32 RoIs (fwd & bwd)',
+        solver=dict(PAPER_SOLVER, chunk_size=32),
+        lever='solve 32 RoIs at a time'),
     'mem5': dict(
         label='+ history memory 5 (fwd & bwd)',
         solver=dict(PAPER_SOLVER, solver_kwargs=dict(memory=5),
