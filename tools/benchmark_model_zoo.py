@@ -110,11 +110,13 @@ def load_rows(args) -> List[dict]:
 
 
 def resolve_config(path: str) -> str:
-    """``mmdet::x.py`` -> the file inside the installed mmdet; else as given."""
+    """``mmdet::x.py`` -> the file inside the installed mmdet; a relative path
+    is taken from the current directory if it exists there, else from the
+    repository root (rows files name configs relative to the root)."""
     if path.startswith('mmdet::'):
         import mmdet
         return osp.join(osp.dirname(mmdet.__file__), '.mim', 'configs', path[len('mmdet::'):])
-    return path
+    return osp.abspath(path if osp.exists(path) else osp.join(ROOT, path))
 
 
 # ------------------------------------------------------------------- train and test

@@ -1,0 +1,113 @@
+"""``tools/benchmark_model_zoo.py``: rows, table, and a 2-iteration end-to-end run."""
+import importlib.util
+import json
+import os.path as osp
+import sys
+
+import pytest
+import yaml
+
+REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+DEMO = 'configs/ifr/demo/mask-rcnn_mbv2_fpn_shapes_{}.py'
+
+
+def _load_tool():
+    spec = importlib.util.spec_from_file_location(
+        'benchmark_model_zoo', osp.join(REPO_ROOT, 'tools', 'benchmark_model_zoo.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+tool = _load_tool()
+
+
+def _args(**kwargs):
+    return type('Args', (), {'rows': None, 'models': None, **kwargs})
+
+
+def test_metafile_rows_name_their_mmdet_baselines():
+    rows = tool.load_rows(_args(models=['mask_rcnn_r50_ifr_1x', 'retinanet_r50_ifr_1x']))
+    assert [r['metric'] for r in rows] == ['segm', 'bbox']
+    assert rows[0]['baseline']['config'] == 'mmdet::mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py'
+    assert osp.exists(tool.resolve_config(rows[0]['baseline']['config']))
+    assert osp.exists(tool.resolve_config(rows[0]['ifr']['config']))
+
+
+def test_unknown_model_and_bad_rows_are_rejected(tmp_path):
+    with pytest.raises(ValueError, match='unknown'):
+        tool.load_rows(_args(models=['no_such_model']))
+    bad = tmp_path / 'rows.yml'
+    bad.write_text(yaml.safe_dump({'rows': [{'name': 'x', 'baseline': {}, 'ifr': {},
+                                             'metric': 'keypoints'}]}))
+    with pytest.raises(ValueError, match="metric='keypoints'"):
+        tool.load_rows(_args(rows=str(bad)))
+
+
+def test_coco_metrics_become_percent_aps():
+    metrics = {'coco/segm_mAP': 0.3612, 'coco/segm_mAP_50': 0.5, 'coco/bbox_mAP': 0.9}
+    assert tool.coco_aps(metrics, 'segm') == {'AP': 36.1, 'AP50': 50.0}
+
+
+def test_markdown_has_both_heads_the_delta_and_the_paper():
+    side = dict(ap=dict(AP=30.0, AP50=50.0), head_params=2_643_280, infer_ms=12.0)
+    ifr = dict(ap=dict(AP=31.5, AP50=50.5), head_params=1_464_656, infer_ms=15.0,
+               solver_steps=6.5)
+    paper = tool.load_metafile()['mask_rcnn_r50_ifr_1x']['Paper Results']
+    table = tool.markdown([
+        dict(name='row', baseline=side, ifr=ifr, delta=dict(ap=dict(AP=1.5, AP50=0.5)),
+             paper=paper)
+    ], 'title')
+    lines = table.splitlines()
+    stock, ifr_line, delta = lines[4:7]
+    assert '| row | stock | 30.0 | 50.0 |' in stock and '2.64' in stock
+    assert '| IFR | 31.5 | 50.5 |' in ifr_line and '1.46' in ifr_line and '6.5' in ifr_line
+    assert '+1.5' in delta and '35.1 -> 36.1 (+1.0) (T2)' in delta
+
+
+@pytest.mark.slow
+def test_trains_evaluates_and_writes_the_table(tmp_path, tool_runner):
+    data = tmp_path / 'shapes'
+    tool_runner([
+        sys.executable, 'tools/dataset_converters/make_shapes_dataset.py', '--out',
+        str(data), '--num-train', '4', '--num-val', '2', '--size', '128'
+    ], cwd=str(tmp_path))
+    rows = tmp_path / 'rows.yml'
+    rows.write_text(
+        yaml.safe_dump({
+            'rows': [{
+                'name': 'tiny',
+                'metric': 'segm',
+                'paper': 'mask_rcnn_r50_ifr_1x',
+                'baseline': {'config': DEMO.format('baseline')},
+                'ifr': {'config': DEMO.format('ifr')},
+            }]
+        }))
+    options = [f'{loader}.dataset.data_root={data}/'
+               for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader')]
+    options += [f'{ev}.ann_file={data}/annotations/instances_val.json'
+                for ev in ('val_evaluator', 'test_evaluator')]
+    options += [
+        'train_cfg.max_iters=2', 'train_cfg.val_interval=2', 'default_hooks.checkpoint.interval=2',
+        # No pretrained weights in a test; detections forced so AP is defined.
+        'model.backbone.init_cfg=None', 'model.test_cfg.rcnn.score_thr=0.0'
+    ]
+    work_dir = tmp_path / 'zoo'
+    tool_runner([
+        sys.executable, 'tools/benchmark_model_zoo.py', '--rows',
+        str(rows), '--train', '--work-dir',
+        str(work_dir), '--num-timing-images', '1', '--cfg-options', *options
+    ], cwd=str(tmp_path), timeout=900)
+
+    (row, ) = json.loads((work_dir / 'model_zoo.json').read_text())
+    for side in ('baseline', 'ifr'):
+        assert osp.exists(row[side]['checkpoint'])
+        assert set(tool.AP_KEYS) <= set(row[side]['ap'])
+        assert row[side]['infer_ms'] > 0
+    assert row['ifr']['head_params'] < 0.6 * row['baseline']['head_params']
+    assert row['ifr']['solver_steps'] >= 1
+    assert 'solver_steps' not in row['baseline']
+    assert row['delta']['ap']['AP'] == pytest.approx(
+        row['ifr']['ap']['AP'] - row['baseline']['ap']['AP'], abs=0.051)
+    table = (work_dir / 'model_zoo.md').read_text()
+    assert 'IFR - stock' in table and '35.1 -> 36.1' in table
