@@ -138,8 +138,14 @@ def launch(script: str, positional: List[str], options: List[str], gpus: int) ->
     subprocess.run(cmd, check=True, cwd=ROOT)
 
 
+# Evaluation follows training through tools/test.py; validating at the end of
+# training as well would evaluate every model twice.
+NO_VAL_DURING_TRAINING = ['train_cfg.val_begin=1000000000']
+
+
 def train(config: str, work_dir: str, options: List[str], gpus: int) -> str:
-    launch('train', [config], ['--work-dir', work_dir] + cfg_options_args(options), gpus)
+    launch('train', [config],
+           ['--work-dir', work_dir] + cfg_options_args(NO_VAL_DURING_TRAINING + options), gpus)
     with open(osp.join(work_dir, 'last_checkpoint')) as f:
         return f.read().strip()
 

@@ -119,8 +119,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--head-images', type=int, default=8,
                         help='test images whose GT boxes give the real RoIs')
     # e2e
-    parser.add_argument('--e2e-models', nargs='+', default=['r50', 'mbv2'],
+    parser.add_argument('--e2e-models', nargs='*', default=['r50', 'mbv2'],
                         choices=('r50', 'mbv2'))
+    parser.add_argument('--e2e-custom', nargs=2, metavar=('BASELINE_CFG', 'IFR_CFG'),
+                        help='an extra whole-model pair, on its configs\' own data')
     parser.add_argument('--e2e-images', type=int, default=3, help='images timed at inference')
     parser.add_argument('--e2e-dets', type=int, default=100, help='detections per image forced')
     parser.add_argument('--e2e-train-batch', type=int, default=2)
@@ -137,6 +139,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--max-iters', type=int, nargs='+', default=[1, 2, 3, 5, 8, 15])
     parser.add_argument('--tols', type=float, nargs='+', default=[1e-1, 3e-2, 1e-2, 1e-3])
     parser.add_argument('--outputs', nargs='+', default=['z', 'fz'], choices=('z', 'fz'))
+    parser.add_argument('--extra-settings', default=None,
+                        help='JSON list of further test_solver dicts to evaluate, e.g. '
+                        '\'[{"solver": "fixed_point", "max_iter": 3, "output": "fz"}]\'')
     parser.add_argument('--num-eval-images', type=int, default=None,
                         help='evaluate on the first N test images only')
     # internal
@@ -291,6 +296,11 @@ HEAD_ROWS = {
         solver=dict(PAPER_SOLVER, solver_kwargs=dict(memory=5, history_dtype='bfloat16'),
                     backward_solver_kwargs=dict(memory=5, history_dtype='bfloat16')),
         lever='both'),
+    'chunk32_bf16': dict(
+        label='+ chunks of 32 + bf16 history',
+        solver=dict(PAPER_SOLVER, chunk_size=32, solver_kwargs=dict(history_dtype='bfloat16'),
+                    backward_solver_kwargs=dict(history_dtype='bfloat16')),
+        lever='chunks and bf16 history'),
     'train_default': dict(
         label='IFR, project default (training solve)',
         solver='default',
@@ -689,9 +699,9 @@ def mbv2_checkpoints(args) -> Optional[Tuple[str, str]]:
     return tuple(found)
 
 
-def run_e2e_model(name: str, args) -> Dict:
+def run_e2e_model(name: str, args, spec: Optional[dict] = None) -> Dict:
     from mmifr.engine.hooks import find_refiners
-    spec = E2E_MODELS[name]
+    spec = spec or E2E_MODELS[name]
     ckpts = mbv2_checkpoints(args) if name == 'mbv2' else None
     test_cfg = {
         'model.test_cfg.rcnn.score_thr': 0.0,
@@ -789,7 +799,11 @@ def run_e2e_model(name: str, args) -> Dict:
 
 
 def run_e2e(args) -> Dict:
-    return {name: run_e2e_model(name, args) for name in args.e2e_models}
+    out = {name: run_e2e_model(name, args) for name in args.e2e_models}
+    if args.e2e_custom:
+        spec = dict(baseline=args.e2e_custom[0], ifr=args.e2e_custom[1], data='config')
+        out['custom'] = run_e2e_model('custom', args, spec)
+    return out
 
 
 # ================================================================ accuracy vs cost
@@ -806,6 +820,8 @@ def accuracy_settings(args) -> List[Tuple[str, dict]]:
                 continue  # the max_iter=15 row above
             settings.append((f'max_iter=15, tol={tol:g}, output={output}',
                              dict(max_iter=15, tol=tol, output=output)))
+    for extra in json.loads(args.extra_settings or '[]'):
+        settings.append((', '.join(f'{k}={v}' for k, v in extra.items()), dict(extra)))
     _, test_default = refiner_defaults()
     if test_default:
         settings.append(('project default test_solver ' + json.dumps(test_default),

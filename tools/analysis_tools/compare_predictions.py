@@ -75,6 +75,8 @@ def main():
         image = mmcv.imconvert(mmcv.imread(info['img_path']), 'bgr', 'rgb')
         panels = []
         gt = dataset[idx]['data_samples']
+        # The visualizer draws plain tensors, the pipeline packs box objects.
+        gt.gt_instances.bboxes = getattr(gt.gt_instances.bboxes, 'tensor', gt.gt_instances.bboxes)
         if len(gt.gt_instances):
             # The test pipeline may resize: draw the ground truth on the image
             # it was annotated for, at the pipeline's scale.
