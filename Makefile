@@ -5,6 +5,9 @@
 
 VENV ?= .venv
 PY := $(VENV)/bin/python
+# Tools started from the tests and scripts (dist_train.sh runs `python`) must
+# find the environment's interpreter, activated or not.
+export PATH := $(abspath $(VENV))/bin:$(PATH)
 PYTEST_ARGS ?=
 
 .PHONY: setup demo test test-fast lint clean

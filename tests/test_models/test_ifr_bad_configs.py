@@ -78,7 +78,7 @@ BAD_IFR_OPTIONS = [
      "['solver', 'max_iter', 'tol'"),
     (dict(solver=dict(solver_kwargs=dict(memroy=5))),
      "solver option 'memroy' is not accepted by the 'broyden' solver; "
-     "allowed options: ['memory']"),
+     "allowed options: ['history_dtype', 'memory']"),
     (dict(solver=dict(solver='anderson', solver_kwargs=dict(memory=0))),
      'memory must be a positive int, got 0'),
     (dict(solver=dict(backward_solver_kwargs=dict(beta=0.5))),
