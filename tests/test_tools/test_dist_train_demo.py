@@ -25,9 +25,15 @@ def test_dist_train_sh_trains_the_ifr_demo_with_two_cpu_processes(tmp_path, tool
         str(data), '--num-train', '4', '--num-val', '2', '--size', '128'
     ], cwd=str(tmp_path))
     work_dir = tmp_path / 'work_dir'
-    options = [
-        f'train_dataloader.dataset.data_root={data}/', 'train_cfg.max_iters=3',
-        'train_cfg.val_interval=100', 'default_hooks.checkpoint.interval=3',
+    # The evaluator reads its annotations when the runner is built, even
+    # though this run never validates.
+    options = [f'{loader}.dataset.data_root={data}/'
+               for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader')]
+    options += [f'{ev}.ann_file={data}/annotations/instances_val.json'
+                for ev in ('val_evaluator', 'test_evaluator')]
+    options += [
+        'train_cfg.max_iters=3',
+        'train_cfg.val_begin=100', 'default_hooks.checkpoint.interval=3',
         'default_hooks.logger.interval=1', 'model.backbone.init_cfg=None'
     ]
     tool_runner([
@@ -42,5 +48,5 @@ def test_dist_train_sh_trains_the_ifr_demo_with_two_cpu_processes(tmp_path, tool
     assert 'Distributed training: True' in text
     # Rank 0's log shows the IFR solver statistics of all 3 iterations, the
     # first two unrolled (warm-up) and the last one solved.
-    assert text.count('ifr/fwd_nstep') == 3
+    assert text.count('ifr/fwd_nstep: ') == 3
     assert 'ifr/unroll_warmup: 0.0000' in text

@@ -165,4 +165,7 @@ default_hooks = dict(
         save_last=True))
 log_processor = dict(type='LogProcessor', window_size=10, by_epoch=False)
 env_cfg = dict(dist_cfg=dict(backend='gloo'))
+# mmdet's MobileNetV2 always builds its final 1x1 conv (conv2), which the
+# three FPN inputs above never use; DDP (tools/dist_train.sh) must be told.
+find_unused_parameters = True
 randomness = dict(seed=0)
