@@ -167,10 +167,10 @@ def evaluate(config: str, checkpoint: str, work_dir: str, options: List[str], gp
 
 
 def coco_aps(metrics: dict, metric: str) -> Dict[str, float]:
-    return {
-        k: round(100 * metrics[f'coco/{metric}_{s}'], 1)
-        for k, s in COCO_SUFFIX.items() if f'coco/{metric}_{s}' in metrics
-    }
+    """CocoMetric's fractions as percent APs; COCO reports -1 for a size
+    range without any object, which is left out rather than shown as -100."""
+    aps = {k: metrics.get(f'coco/{metric}_{s}') for k, s in COCO_SUFFIX.items()}
+    return {k: round(100 * v, 1) for k, v in aps.items() if v is not None and v >= 0}
 
 
 # ------------------------------------------------------------ in-process measurements
