@@ -47,7 +47,8 @@ default). Three sections (``--sections``):
     Paper Table 7 redone on a trained IFR model (``--config/--checkpoint``):
     mask AP on its test set for each inference solver setting
     (``--max-iters`` at tol ``1e-3``, ``--tols`` at ``max_iter=15``, both
-    ``output`` modes, and the project's default ``test_solver``), with the
+    ``output`` modes, and the project's default ``test_solver``; each
+    setting overrides the training solve), with the
     measured time per image. The backbone, RPN and box head run once per image
     (the mask branch does not change them); the mask branch then runs once per
     setting through the refiner's ``test_overrides``, each into its own
@@ -124,13 +125,17 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--e2e-custom', nargs=2, metavar=('BASELINE_CFG', 'IFR_CFG'),
                         help='an extra whole-model pair, on its configs\' own data')
     parser.add_argument('--e2e-images', type=int, default=3, help='images timed at inference')
-    parser.add_argument('--e2e-dets', type=int, default=100, help='detections per image forced')
+    parser.add_argument('--e2e-dets', type=int, default=100,
+                        help='detections per image forced (0: the config\'s own test_cfg)')
     parser.add_argument('--e2e-train-batch', type=int, default=2)
     parser.add_argument('--fruits-root', default='/work/shared/data/fruits_nuts')
     parser.add_argument('--mbv2-checkpoints', nargs=2, metavar=('BASELINE', 'IFR'),
                         help='trained demo checkpoints (default: the demo run\'s, if present)')
-    parser.add_argument('--e2e-test-solver', default=None,
-                        help='JSON dict: an extra IFR e2e row with this test_solver')
+    parser.add_argument('--e2e-test-solvers', default=None,
+                        help='JSON {label: test_solver}: extra IFR inference rows, e.g. '
+                        '\'{"paper": {}}\' (the training solve at test time)')
+    parser.add_argument('--e2e-unroll-row', action='store_true',
+                        help='also time IFR training in the unrolled warm-up phase')
     # accuracy
     parser.add_argument('--config', help='IFR config (accuracy)')
     parser.add_argument('--checkpoint', help='IFR checkpoint (accuracy)')
@@ -286,6 +291,21 @@ HEAD_ROWS = {
         solver=dict(PAPER_SOLVER, solver_kwargs=dict(memory=5),
                     backward_solver_kwargs=dict(memory=5)),
         lever='Broyden keeps the last 5 updates instead of 14'),
+    'mem8': dict(
+        label='+ history memory 8 (fwd & bwd)',
+        solver=dict(PAPER_SOLVER, solver_kwargs=dict(memory=8),
+                    backward_solver_kwargs=dict(memory=8)),
+        lever='Broyden keeps the last 8 updates'),
+    'chunk64_mem5': dict(
+        label='+ chunks of 64 + memory 5',
+        solver=dict(PAPER_SOLVER, chunk_size=64, solver_kwargs=dict(memory=5),
+                    backward_solver_kwargs=dict(memory=5)),
+        lever='chunks and a shorter history'),
+    'chunk64_bf16': dict(
+        label='+ chunks of 64 + bf16 history',
+        solver=dict(PAPER_SOLVER, chunk_size=64, solver_kwargs=dict(history_dtype='bfloat16'),
+                    backward_solver_kwargs=dict(history_dtype='bfloat16')),
+        lever='chunks and bf16 history'),
     'bf16': dict(
         label='+ bf16 history',
         solver=dict(PAPER_SOLVER, solver_kwargs=dict(history_dtype='bfloat16'),
@@ -301,23 +321,29 @@ HEAD_ROWS = {
         solver=dict(PAPER_SOLVER, chunk_size=32, solver_kwargs=dict(history_dtype='bfloat16'),
                     backward_solver_kwargs=dict(history_dtype='bfloat16')),
         lever='chunks and bf16 history'),
-    'train_default': dict(
-        label='IFR, project default (training solve)',
-        solver='default',
-        lever='the IFRRefiner default solver'),
-    'test_default': dict(
-        label='IFR, project default test_solver',
+    'jfb': dict(
+        label='IFR, Jacobian-free backward (grad=phantom, 1 step)',
+        solver=dict(PAPER_SOLVER, grad='phantom', phantom_steps=1),
+        lever='inexact gradient: one differentiable F step at H* instead of the adjoint solve'),
+    'phantom5': dict(
+        label='IFR, phantom gradient (5 steps, damping 0.5)',
+        solver=dict(PAPER_SOLVER, grad='phantom', phantom_steps=5, phantom_damping=0.5),
+        lever='inexact gradient (Geng et al. 2021)'),
+    'default': dict(
+        label='IFR, project defaults (training solve + mask-head test_solver)',
         solver='default',
         test_solver='default',
-        lever='the IFRRefiner default test_solver (inference only)'),
+        lever='memory 5 + chunks of 64 (training); tol 3e-2 + output fz (inference)'),
 }
 #: Inference-only rows: the paper's training solve, a cheaper test-time solve.
 INFER_ROWS = {
-    'it3': dict(max_iter=3),
+    'it3_fz': dict(max_iter=3, output='fz'),
+    'it4_fz': dict(max_iter=4, output='fz'),
     'it5': dict(max_iter=5),
     'tol1e-2': dict(tol=1e-2),
     'tol3e-2': dict(tol=3e-2),
     'tol3e-2_fz': dict(tol=3e-2, output='fz'),
+    'tol5e-2_fz': dict(tol=5e-2, output='fz'),
     'tol1e-1_fz': dict(tol=1e-1, output='fz'),
 }
 for _key, _ts in INFER_ROWS.items():
@@ -330,11 +356,14 @@ for _key, _ts in INFER_ROWS.items():
 
 
 def refiner_defaults() -> Tuple[dict, Optional[dict]]:
+    """The project's default training solve (IFRRefiner) and the default
+    inference solve of the RoI mask heads."""
     import inspect
 
     from mmifr.models.layers import IFRRefiner
-    params = inspect.signature(IFRRefiner.__init__).parameters
-    return dict(params['solver'].default), params['test_solver'].default
+    from mmifr.models.roi_heads import IFRConvFCMaskHead
+    solver = inspect.signature(IFRRefiner.__init__).parameters['solver'].default
+    return copy.deepcopy(dict(solver)), copy.deepcopy(IFRConvFCMaskHead.default_test_solver)
 
 
 def row_refiner_cfg(row: dict) -> dict:
@@ -703,13 +732,12 @@ def run_e2e_model(name: str, args, spec: Optional[dict] = None) -> Dict:
     from mmifr.engine.hooks import find_refiners
     spec = spec or E2E_MODELS[name]
     ckpts = mbv2_checkpoints(args) if name == 'mbv2' else None
-    test_cfg = {
+    options = {} if not args.e2e_dets else {
         'model.test_cfg.rcnn.score_thr': 0.0,
         'model.test_cfg.rcnn.max_per_img': args.e2e_dets,
         # Enough proposals for the forced detections.
         'model.test_cfg.rpn.max_per_img': max(args.e2e_dets, 100),
     }
-    options = dict(test_cfg)
     options['model.backbone.init_cfg'] = None
     sides = {}
     for side in ('baseline', 'ifr'):
@@ -717,18 +745,24 @@ def run_e2e_model(name: str, args, spec: Optional[dict] = None) -> Dict:
         sides[side] = build_detector(spec[side], options, ckpts[side == 'ifr'] if ckpts else None)
     stock, cfg = sides['baseline']
     ifr, _ = sides['ifr']
-    rows = {'stock': stock, 'ifr': ifr}
     if not ckpts:
         # Same weights outside the mask head: same proposals, detections, RoIs.
         shared = {k: v for k, v in stock.state_dict().items()
                   if not k.startswith('roi_head.mask_head.')}
         missing = ifr.load_state_dict(shared, strict=False)
         assert not missing.unexpected_keys, missing.unexpected_keys
-    if args.e2e_test_solver:
-        extra = copy.deepcopy(ifr)
-        for refiner in find_refiners(extra).values():
-            refiner.test_overrides = json.loads(args.e2e_test_solver)
-        rows['ifr_test_solver'] = extra
+    refiners = list(find_refiners(ifr).values())
+    config_overrides = [dict(r.test_overrides) for r in refiners]
+    # key: (model, test_solver overrides (None: the config's), unroll steps,
+    # measure inference, measure training)
+    rows = {
+        'stock': (stock, None, None, True, True),
+        'ifr': (ifr, None, None, True, True),
+    }
+    for label, overrides in json.loads(args.e2e_test_solvers or '{}').items():
+        rows[f'ifr, test_solver={label}'] = (ifr, overrides, None, True, False)
+    if args.e2e_unroll_row:
+        rows['ifr, unrolled warm-up phase (4 steps)'] = (ifr, None, 4, False, True)
     data_train = fruits_dataset(cfg, args, True) if spec['data'] == 'fruits' else \
         config_dataset(cfg, True)
     data_test = fruits_dataset(cfg, args, False) if spec['data'] == 'fruits' else \
@@ -736,14 +770,28 @@ def run_e2e_model(name: str, args, spec: Optional[dict] = None) -> Dict:
     test_batches = list(build_loader(cfg, args.e2e_images, data_test))
     train_batch = next(iter(build_loader(cfg, args.e2e_train_batch, data_train,
                                          batch_size=args.e2e_train_batch)))
-    timers = {k: MaskHeadTimer(m.roi_head.mask_head) for k, m in rows.items()}
+    timers = {id(m): MaskHeadTimer(m.roi_head.mask_head) for m in (stock, ifr)}
     log(f'[e2e:{name}] {"trained demo checkpoints" if ckpts else "random init"}, '
         f'{len(test_batches)} test images, train batch of {args.e2e_train_batch}')
 
+    @contextmanager
+    def row_state(key):
+        model, overrides, unroll, _, _ = rows[key]
+        if model is ifr:
+            for r, base in zip(refiners, config_overrides):
+                r.test_overrides = dict(base if overrides is None else overrides)
+                r.set_unroll_warmup(unroll)
+        try:
+            yield model
+        finally:
+            for r, base in zip(refiners, config_overrides):
+                r.test_overrides = dict(base)
+                r.set_unroll_warmup(None)
+
     def infer(key) -> List[int]:
-        model = rows[key].eval()
         dets = []
-        with torch.no_grad():
+        with row_state(key) as model, torch.no_grad():
+            model.eval()
             for batch in test_batches:
                 data = model.data_preprocessor(batch, False)
                 out = model(**data, mode='predict')
@@ -751,50 +799,65 @@ def run_e2e_model(name: str, args, spec: Optional[dict] = None) -> Dict:
         return dets
 
     def train(key) -> Dict[str, float]:
-        model = rows[key].train()
-        model.zero_grad(set_to_none=True)
-        torch.manual_seed(args.seed)  # same RoI sampling on every side
-        data = model.data_preprocessor(copy.deepcopy(train_batch), True)
-        pos = []
-        hook = model.roi_head.mask_head.register_forward_pre_hook(
-            lambda mod, inp: pos.append(inp[0].shape[0]))
-        losses = model(**data, mode='loss')
-        hook.remove()
-        loss, _ = model.parse_losses(losses)
-        loss.backward()
+        with row_state(key) as model:
+            model.train()
+            model.zero_grad(set_to_none=True)
+            torch.manual_seed(args.seed)  # same RoI sampling on every side
+            data = model.data_preprocessor(copy.deepcopy(train_batch), True)
+            pos = []
+            hook = model.roi_head.mask_head.register_forward_pre_hook(
+                lambda mod, inp: pos.append(inp[0].shape[0]))
+            losses = model(**data, mode='loss')
+            hook.remove()
+            loss, _ = model.parse_losses(losses)
+            loss.backward()
+            model.zero_grad(set_to_none=True)
         return dict(pos_rois=sum(pos))
 
-    results = {k: dict(config=spec['baseline' if k == 'stock' else 'ifr'],
-                       checkpoint=(ckpts[k != 'stock'] if ckpts else None)) for k in rows}
-    for key in rows:  # warm-up
-        results[key]['dets_per_image'] = statistics.mean(infer(key))
-        results[key]['infer_solver'] = solver_steps(rows[key])
-        results[key].update(train(key))
-        results[key]['train_solver'] = solver_steps(rows[key])
-        log(f'[e2e:{name}] warm-up {key}: {results[key]}')
+    results = {}
+    for key, (model, overrides, unroll, do_infer, do_train) in rows.items():  # warm-up
+        res = results[key] = dict(
+            config=spec['baseline' if model is stock else 'ifr'],
+            checkpoint=(ckpts[model is ifr] if ckpts else None))
+        if overrides is not None:
+            res['test_solver'] = overrides
+        if do_infer:
+            res['dets_per_image'] = statistics.mean(infer(key))
+            res['infer_solver'] = solver_steps(model)
+        if do_train:
+            res.update(train(key))
+            res['train_solver'] = solver_steps(model)
+        log(f'[e2e:{name}] warm-up {key}: {res}')
     runs = {k: dict(infer=[], mask=[], train=[]) for k in rows}
     n_img = len(test_batches)
     for rep in range(args.repeats):
-        for key in rows:
-            timers[key].total = 0.0
-            runs[key]['infer'].append(median_time(lambda: infer(key), 1)[0] / n_img)
-            runs[key]['mask'].append(timers[key].total / n_img)
-            runs[key]['train'].append(median_time(lambda: train(key), 1)[0])
-            solver_steps(rows[key])
-            log(f'[e2e:{name}] repeat {rep + 1} {key}: infer {runs[key]["infer"][-1]:.3f}s/img '
-                f'(mask head {runs[key]["mask"][-1]:.3f}s), train {runs[key]["train"][-1]:.3f}s')
+        for key, (model, _, _, do_infer, do_train) in rows.items():
+            timer = timers[id(model)]
+            if do_infer:
+                timer.total = 0.0
+                runs[key]['infer'].append(median_time(lambda: infer(key), 1)[0] / n_img)
+                runs[key]['mask'].append(timer.total / n_img)
+            if do_train:
+                runs[key]['train'].append(median_time(lambda: train(key), 1)[0])
+            solver_steps(model)
+            log(f'[e2e:{name}] repeat {rep + 1} {key}: ' + ', '.join(
+                f'{k} {v[-1]:.3f}s' for k, v in runs[key].items() if v))
     for key in rows:
         res = results[key]
-        res['infer_s_per_img'] = statistics.median(runs[key]['infer'])
-        res['mask_head_s_per_img'] = statistics.median(runs[key]['mask'])
-        res['train_step_s'] = statistics.median(runs[key]['train'])
+        for metric, run in (('infer_s_per_img', 'infer'), ('mask_head_s_per_img', 'mask'),
+                            ('train_step_s', 'train')):
+            if runs[key][run]:
+                res[metric] = statistics.median(runs[key][run])
         res['runs'] = runs[key]
         for metric in ('infer_s_per_img', 'train_step_s'):
-            res[metric.split('_s')[0] + '_ratio'] = res[metric] / results['stock'][metric]
+            if metric in res:
+                res[metric.split('_s')[0] + '_ratio'] = res[metric] / results['stock'][metric]
     return dict(
         weights='trained demo checkpoints' if ckpts else 'random init (shared outside the mask head)',
         data=('fruits_nuts ' + args.fruits_root) if spec['data'] == 'fruits' else 'config (data/shapes)',
-        forced_detections=f'test_cfg.rcnn.score_thr=0, max_per_img={args.e2e_dets}',
+        forced_detections=(f'test_cfg.rcnn.score_thr=0, max_per_img={args.e2e_dets}'
+                           if args.e2e_dets else "none: the config's own test_cfg"),
+        ifr_test_solver=config_overrides[0] if config_overrides else None,
         rows=results)
 
 
@@ -872,8 +935,10 @@ def run_accuracy(args) -> Dict:
                 x, metas, rpn, rcnn_test_cfg=model.roi_head.test_cfg, rescale=False)
             shared_times.append(time.perf_counter() - start)
             for name, overrides in settings:
-                for r, base in zip(refiners, base_overrides):
-                    r.test_overrides = dict(base, **overrides)
+                for r in refiners:
+                    # Relative to the training solve, not to the config's
+                    # own test_solver.
+                    r.test_overrides = dict(overrides)
                     r.pop_stats()
                 results = copy.deepcopy(dets)
                 start = time.perf_counter()
@@ -986,8 +1051,9 @@ def markdown(report: Dict) -> str:
     for name, e2e in (report.get('e2e') or {}).items():
         lines += [
             f'## Whole Mask R-CNN: {name}', '',
-            f"Weights: {e2e['weights']}. Data: {e2e['data']}. Inference forced to "
-            f"a realistic number of detections ({e2e['forced_detections']}).", '',
+            f"Weights: {e2e['weights']}. Data: {e2e['data']}. Detections forced at "
+            f"inference: {e2e['forced_detections']}. IFR's own "
+            f"test_solver (row `ifr`): {e2e.get('ifr_test_solver')}.", '',
             '| side | infer [s/img] | infer / stock | of which mask head [s/img] | dets/img | '
             'fwd steps (infer) | train step [s] | train / stock | pos RoIs/step | '
             'fwd / bwd steps (train) |', '|---|---|---|---|---|---|---|---|---|---|'
@@ -997,10 +1063,10 @@ def markdown(report: Dict) -> str:
             tr_steps = (f"{_f(tr.get('fwd_steps'), '{:.1f}')} / {_f(tr.get('bwd_steps'), '{:.1f}')}"
                         if tr else '-')
             lines.append(
-                f"| {key} | {_f(r['infer_s_per_img'])} | {_f(r['infer_ratio'], '{:.2f}')} | "
-                f"{_f(r['mask_head_s_per_img'])} | {_f(r['dets_per_image'], '{:.0f}')} | "
-                f"{_f(inf.get('fwd_steps'), '{:.1f}')} | {_f(r['train_step_s'])} | "
-                f"{_f(r['train_ratio'], '{:.2f}')} | {r['pos_rois']} | {tr_steps} |")
+                f"| {key} | {_f(r.get('infer_s_per_img'))} | {_f(r.get('infer_ratio'), '{:.2f}')} | "
+                f"{_f(r.get('mask_head_s_per_img'))} | {_f(r.get('dets_per_image'), '{:.0f}')} | "
+                f"{_f(inf.get('fwd_steps'), '{:.1f}')} | {_f(r.get('train_step_s'))} | "
+                f"{_f(r.get('train_ratio'), '{:.2f}')} | {r.get('pos_rois', '-')} | {tr_steps} |")
         lines.append('')
     acc = report.get('accuracy')
     if acc:

@@ -96,9 +96,12 @@ class DoubleResidualBlock(BaseModule):
             Tensor: ``(N, C, H, W)`` the next hidden state.
         """
         r = h + x
-        out = self.norm2(self.conv2(torch.relu(self.norm1(self.conv1(r)))))
+        # In-place ReLUs and sum act on fresh GroupNorm / sum outputs that
+        # nothing else reads (GroupNorm's backward needs its input, not its
+        # output); on CPU every fresh (N, C, H, W) buffer costs page faults.
+        out = self.norm2(self.conv2(torch.relu_(self.norm1(self.conv1(r)))))
         if self.form == 'literal':
             return out + r
         if self.form == 'bounded':
-            out = out + r
-        return self.norm3(torch.relu(out))
+            out = out.add_(r)
+        return self.norm3(torch.relu_(out))

@@ -1,4 +1,5 @@
 """The IFR module: what a head runs in place of its stacked 3x3 convs."""
+import copy
 import inspect
 from collections import deque
 from typing import Deque, List, Optional
@@ -14,6 +15,20 @@ from mmdet.utils import ConfigType, OptConfigType, OptMultiConfig
 from mmifr.ops import DEQFixedPoint, DEQStats
 
 MODES = ('deq', 'unroll', 'explicit')
+#: The default solve: the paper's Broyden, 15 forward / 15 backward steps to a
+#: relative residual of 1e-3, with two memory bounds that do not change what
+#: is solved: the history keeps the last 5 rank-one updates (limited-memory
+#: Broyden; +0.5 % steps on a trained model), and at most 64 samples are
+#: solved at a time (samples are independent: the same result, with solver
+#: state and backward graph for one chunk only). See docs/performance.md.
+DEFAULT_SOLVER = dict(
+    solver='broyden',
+    max_iter=15,
+    tol=1e-3,
+    backward_max_iter=15,
+    solver_kwargs=dict(memory=5),
+    backward_solver_kwargs=dict(memory=5),
+    chunk_size=64)
 #: Keys of the ``solver`` / ``test_solver`` dicts (DEQFixedPoint's arguments).
 SOLVER_KEYS = tuple(inspect.signature(DEQFixedPoint.__init__).parameters)[1:]
 
@@ -53,9 +68,14 @@ class IFRRefiner(BaseModule):
             (``'explicit'``). Default: 4.
         block (dict): config of the block; ``channels`` is filled in.
         solver (dict): options of :class:`~mmifr.ops.DEQFixedPoint` for
-            ``'deq'``. Default: Broyden, 15 forward / 15 backward steps.
+            ``'deq'``. Default: :data:`DEFAULT_SOLVER` (Broyden, 15 forward /
+            15 backward steps, tol 1e-3, history of 5 updates, chunks of 64).
         test_solver (dict, optional): options that replace ``solver``'s in
-            eval mode, e.g. a looser tolerance for faster inference.
+            eval mode, e.g. a looser tolerance for faster inference (a
+            different ``solver`` there does not inherit ``solver``'s
+            ``solver_kwargs``). The RoI
+            mask heads set one by default (see ``default_test_solver`` of
+            :class:`~mmifr.models.layers.IFRTowerMixin`).
         norm_cfg (dict): norm of the input projection.
         init_cfg (dict, optional): mmengine init config.
     """
@@ -66,8 +86,7 @@ class IFRRefiner(BaseModule):
                  mode: str = 'deq',
                  num_steps: int = 4,
                  block: ConfigType = dict(type='DoubleResidualBlock'),
-                 solver: ConfigType = dict(
-                     solver='broyden', max_iter=15, tol=1e-3, backward_max_iter=15),
+                 solver: ConfigType = DEFAULT_SOLVER,
                  test_solver: OptConfigType = None,
                  norm_cfg: ConfigType = dict(type='GN', num_groups=4, requires_grad=True),
                  init_cfg: OptMultiConfig = None) -> None:
@@ -92,11 +111,11 @@ class IFRRefiner(BaseModule):
             self.block = MODELS.build(block)
         _check_solver_keys('solver', solver)
         _check_solver_keys('test_solver', test_solver or {})
-        self.deq = DEQFixedPoint(**solver)
+        self.deq = DEQFixedPoint(**copy.deepcopy(dict(solver)))
         self.test_overrides = dict(test_solver or {})
         # Validates the eval-time options at build time too.
         try:
-            DEQFixedPoint(**{**solver, **self.test_overrides})
+            DEQFixedPoint(**{**solver, **self._eval_overrides()})
         except ValueError as e:
             raise ValueError(f'test_solver: {e}') from None
         self.unroll_warmup: Optional[int] = None
@@ -138,10 +157,30 @@ class IFRRefiner(BaseModule):
         if mode == 'unroll':
             overrides = dict(solver='unroll', max_iter=self.unroll_warmup or self.num_steps)
         else:
-            overrides = self.test_overrides if not self.training else {}
+            overrides = self._eval_overrides() if not self.training else {}
         h = self.deq(self.block, x, params=self._params(), **overrides)
         self._record(self.deq.last_stats)
         return h
+
+    def _eval_overrides(self) -> dict:
+        """:attr:`test_overrides` as applied in eval mode.
+
+        Solver options belong to one solver: when ``test_solver`` switches to
+        another solver without options of its own, the training solve's
+        ``solver_kwargs`` (and ``backward_solver_kwargs``, if the backward
+        solver follows the forward one) are not carried over.
+        """
+        overrides = self.test_overrides
+        new = overrides.get('solver')
+        if new is None or new == self.deq.options['solver']:
+            return overrides
+        extra = {}
+        if 'solver_kwargs' not in overrides:
+            extra['solver_kwargs'] = {}
+        if ('backward_solver' not in overrides and self.deq.options['backward_solver'] is None
+                and 'backward_solver_kwargs' not in overrides):
+            extra['backward_solver_kwargs'] = {}
+        return {**overrides, **extra}
 
     def _record(self, stats: DEQStats) -> None:
         self.stats_buffer.append(stats)

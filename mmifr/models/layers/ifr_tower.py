@@ -1,5 +1,5 @@
 """Swapping an mmdet head's stacked conv towers for IFR refiners."""
-from typing import Tuple
+from typing import Optional, Tuple
 
 from mmengine.model import ModuleList, Sequential
 from torch import nn
@@ -25,11 +25,17 @@ class IFRTowerMixin:
     convs, so forward, losses, targets and post-processing stay mmdet's own:
     this ``__init__`` is the only thing an IFR head overrides.
 
+    A head class may also set ``default_test_solver``: the refiner's
+    ``test_solver`` (eval-time solver overrides) when ``ifr_cfg`` does not
+    name one. ``ifr_cfg.test_solver=None`` or ``dict()`` restores the paper's
+    protocol, the training solve at test time too.
+
     Args:
         ifr_cfg (dict): config of the refiner; ``in_channels`` and
             ``channels`` are taken from the tower (if given, they must match).
     """
     ifr_towers: Tuple[str, ...] = ()
+    default_test_solver: Optional[dict] = None
 
     def __init__(self, *args, ifr_cfg: ConfigType = dict(type='IFRRefiner'), **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -58,4 +64,7 @@ class IFRTowerMixin:
             if given != expected:
                 raise ValueError(f'{head}: ifr_cfg.{key}={given} does not match the '
                                  f'`{path}` tower it replaces ({key}={expected})')
-        return dict(self.ifr_cfg, **channels)
+        cfg = dict(self.ifr_cfg, **channels)
+        if 'test_solver' not in cfg and self.default_test_solver is not None:
+            cfg['test_solver'] = dict(self.default_test_solver)
+        return cfg

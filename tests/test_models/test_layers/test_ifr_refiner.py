@@ -235,3 +235,17 @@ def test_in_channels_differing_from_channels_builds_an_input_projection(mode):
     # The projection is trained through the solve (DEQ: through dL/dX).
     assert refiner.inject.conv.weight.grad.abs().sum() > 0
     assert _refiner().inject is None
+
+
+def test_test_solver_switching_solver_drops_the_training_solver_options():
+    # The default training solve keeps a 5-update Broyden history; a fixed-point
+    # inference solve takes no such option and must not inherit it.
+    refiner = _refiner(test_solver=dict(solver='fixed_point', max_iter=3))
+    assert refiner.test_overrides == dict(solver='fixed_point', max_iter=3)
+    refiner.eval()
+    with torch.no_grad():
+        refiner(_x())
+    assert refiner.deq.last_stats.forward.nstep.tolist() == [3, 3, 3]
+    # Options given for the new solver are kept.
+    refiner = _refiner(test_solver=dict(solver='anderson', solver_kwargs=dict(memory=2)))
+    assert refiner._eval_overrides()['solver_kwargs'] == dict(memory=2)

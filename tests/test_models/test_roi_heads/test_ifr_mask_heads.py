@@ -190,3 +190,43 @@ def test_ifr_cfg_channel_mismatch_raises(head_type, key, value):
 def test_no_convs_to_replace_raises(head_type):
     with pytest.raises(ValueError, match=rf'{head_type}: .*`convs`.*num_convs=0'):
         MODELS.build(dict(type=head_type, num_classes=80, num_convs=0))
+
+
+@pytest.mark.parametrize('head_type', ['IFRConvFCMaskHead', 'IFRHTCMaskHead'])
+def test_mask_heads_default_to_the_cheaper_inference_solve(head_type):
+    from mmifr.models.roi_heads.mask_heads.ifr_conv_fc_mask_head import MASK_HEAD_TEST_SOLVER
+
+    def refiner(**ifr_cfg):
+        head = MODELS.build(
+            dict(type=head_type, num_classes=80, ifr_cfg=dict(type='IFRRefiner', **ifr_cfg)))
+        (ref, ) = find_refiners(head).values()
+        return ref
+
+    assert MASK_HEAD_TEST_SOLVER == dict(tol=3e-2, output='fz')
+    assert refiner().test_overrides == MASK_HEAD_TEST_SOLVER
+    # The paper's protocol on request: the training solve at test time.
+    assert refiner(test_solver=dict()).test_overrides == {}
+    assert refiner(test_solver=None).test_overrides == {}
+    assert refiner(test_solver=dict(max_iter=4)).test_overrides == dict(max_iter=4)
+
+
+def test_refiner_default_solve_is_the_papers_with_memory_bounds():
+    ref = IFRRefiner()
+    opts = ref.deq.options
+    assert (opts['solver'], opts['max_iter'], opts['tol'], opts['backward_max_iter']) == \
+        ('broyden', 15, 1e-3, 15)
+    assert opts['solver_kwargs'] == opts['backward_solver_kwargs'] == dict(memory=5)
+    assert opts['chunk_size'] == 64
+    # The refiner alone (e.g. in the dense heads) keeps the training solve at test time.
+    assert ref.test_overrides == {}
+
+
+def test_chunked_default_solve_matches_the_whole_batch_solve():
+    torch.manual_seed(0)
+    head = _ifr_head(solver=dict(FAST_SOLVER, chunk_size=3))
+    whole = _ifr_head(solver=FAST_SOLVER)
+    whole.load_state_dict(head.state_dict())
+    x = torch.randn(7, 256, 14, 14)
+    head.eval(), whole.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(head(x), whole(x))

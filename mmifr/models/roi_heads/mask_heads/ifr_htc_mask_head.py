@@ -2,6 +2,7 @@
 from mmdet.models import HTCMaskHead
 from mmdet.registry import MODELS
 from mmifr.models.layers import IFRTowerMixin
+from .ifr_conv_fc_mask_head import MASK_HEAD_TEST_SOLVER
 
 
 @MODELS.register_module()
@@ -9,7 +10,8 @@ class IFRHTCMaskHead(IFRTowerMixin, HTCMaskHead):
     """HTC mask head with IFR in place of its four 3x3 convs.
 
     HTC's mask information flow is kept: the refined feature ``H*`` is the
-    ``res_feat`` handed to the next stage.
+    ``res_feat`` handed to the next stage. The default inference solve is
+    that of :class:`IFRConvFCMaskHead`.
 
     Args:
         ifr_cfg (dict): config of the :class:`~mmifr.models.layers.IFRRefiner`
@@ -17,3 +19,4 @@ class IFRHTCMaskHead(IFRTowerMixin, HTCMaskHead):
         *args, **kwargs: arguments of mmdet's ``HTCMaskHead``.
     """
     ifr_towers = ('convs', )
+    default_test_solver = MASK_HEAD_TEST_SOLVER
