@@ -1,4 +1,4 @@
-from .hooks import IFRSolverStatsHook, IFRUnrollWarmupHook
+from .hooks import IFRAuxLossHook, IFRSolverStatsHook, IFRUnrollWarmupHook
 from .optimizers import DeviceAmpOptimWrapper  # noqa: F401
 
-__all__ = ['IFRSolverStatsHook', 'IFRUnrollWarmupHook']
+__all__ = ['IFRAuxLossHook', 'IFRSolverStatsHook', 'IFRUnrollWarmupHook']

@@ -1,8 +1,10 @@
 """The DEQ core: batched root solvers and the fixed-point op (torch only)."""
 from .deq import DEQFixedPoint, DEQFunction, DEQStats, SolverConfig, deq_fixed_point
+from .jacobian import jacobian_frobenius
 from .solvers import SOLVERS, SolverStats, anderson, broyden, fixed_point, register_solver
 
 __all__ = [
-    'DEQFixedPoint', 'DEQFunction', 'DEQStats', 'SolverConfig', 'deq_fixed_point', 'SOLVERS',
-    'SolverStats', 'anderson', 'broyden', 'fixed_point', 'register_solver'
+    'DEQFixedPoint', 'DEQFunction', 'DEQStats', 'SolverConfig', 'deq_fixed_point',
+    'jacobian_frobenius', 'SOLVERS', 'SolverStats', 'anderson', 'broyden', 'fixed_point',
+    'register_solver'
 ]

@@ -24,13 +24,36 @@ def test_pair_differs_only_in_the_mask_head_and_ifr_runtime(pair):
     assert base_head == ifr_head
     assert ifr.pop('custom_imports')['imports'] == ['mmifr']
     assert [h['type'] for h in ifr.pop('custom_hooks')] == [
-        'IFRSolverStatsHook', 'IFRUnrollWarmupHook'
+        'IFRSolverStatsHook', 'IFRUnrollWarmupHook', 'IFRAuxLossHook'
     ]
     base.pop('custom_hooks', None)
     assert base == ifr
 
 
+def test_jacobian_regularised_demo_differs_only_in_jac_reg():
+    ifr, jac = _demo('shapes', 'ifr').to_dict(), _demo('shapes', 'ifr-jacreg').to_dict()
+    ifr_cfg = jac['model']['roi_head']['mask_head'].pop('ifr_cfg')
+    assert ifr_cfg == dict(type='IFRRefiner', jac_reg=dict(weight=2.0))
+    assert jac == ifr
+    assert 'IFRAuxLossHook' in [h['type'] for h in jac['custom_hooks']]
+
+
+def test_jacobian_free_demo_differs_only_in_the_gradient():
+    from mmifr.models.layers.ifr_refiner import DEFAULT_SOLVER
+    ifr, jfb = _demo('shapes', 'ifr').to_dict(), _demo('shapes', 'ifr-jfb').to_dict()
+    ifr_cfg = jfb['model']['roi_head']['mask_head'].pop('ifr_cfg')
+    assert ifr_cfg.pop('type') == 'IFRRefiner'
+    solver = ifr_cfg.pop('solver')
+    assert ifr_cfg == {}
+    assert (solver.pop('grad'), solver.pop('phantom_steps')) == ('phantom', 1)
+    # The forward solve is the default one (the backward options do not apply).
+    forward = {k: v for k, v in DEFAULT_SOLVER.items() if not k.startswith('backward')}
+    assert solver == forward
+    assert jfb == ifr
+
+
 def test_every_demo_config_is_covered():
     names = {osp.basename(p) for p in glob.glob(osp.join(DEMO_DIR, '*.py'))}
     assert names == {f'mask-rcnn_mbv2_fpn_{p}_{s}.py' for p in PAIRS
-                     for s in ('baseline', 'ifr')}
+                     for s in ('baseline', 'ifr')} | {
+                         f'mask-rcnn_mbv2_fpn_shapes_ifr-{v}.py' for v in ('jacreg', 'jfb')}

@@ -97,7 +97,8 @@ def ifr_config_source(solver: Optional[dict] = None,
                       switch_iter: Optional[int] = 0,
                       unroll_steps: int = 2,
                       imports: Sequence[str] = (),
-                      hooks: Sequence[dict] = ()) -> str:
+                      hooks: Sequence[dict] = (),
+                      jac_reg: Optional[dict] = None) -> str:
     """Config source that turns the tiny Mask R-CNN into an IFR one.
 
     Args:
@@ -109,8 +110,11 @@ def ifr_config_source(solver: Optional[dict] = None,
         unroll_steps (int): warm-up applications of the block.
         imports (Sequence[str]): modules imported after ``mmifr``.
         hooks (Sequence[dict]): hooks appended to ``custom_hooks``.
+        jac_reg (dict, optional): the refiner's ``jac_reg``.
     """
     ifr_cfg = dict(type='IFRRefiner', solver=dict(solver or TINY_SOLVER))
+    if jac_reg is not None:
+        ifr_cfg['jac_reg'] = jac_reg
     if block is not None:
         ifr_cfg['block'] = block
     custom_hooks = [dict(type='IFRSolverStatsHook')]

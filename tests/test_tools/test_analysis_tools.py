@@ -256,10 +256,16 @@ def test_benchmark_e2e_and_accuracy_sections(tiny, tmp_path):
         '--e2e-images', '2', '--e2e-dets', '5', '--config', tiny['ifr_config'], '--checkpoint',
         tiny['ifr_checkpoint'], '--baseline-config', tiny['baseline_config'],
         '--baseline-checkpoint', tiny['baseline_checkpoint'], '--max-iters', '1', '3', '--tols',
-        '1e-1', '--outputs', 'z', 'fz'
+        '1e-1', '--outputs', 'z', 'fz', '--e2e-train-solvers', '{"jfb": {"grad": "phantom"}}',
+        '--e2e-refiner-from', tiny['ifr_checkpoint']
     ])
     report = json.loads((out_dir / 'ifr_cost.json').read_text())
+    assert tiny['ifr_checkpoint'] in report['e2e']['custom']['weights']
     e2e = report['e2e']['custom']['rows']
+    jfb = e2e.pop('ifr, training solve=jfb')
+    # A training-only row: the phantom gradient has no adjoint solve.
+    assert 'infer_s_per_img' not in jfb and jfb['train_step_s'] > 0 and 'train_ratio' in jfb
+    assert 'bwd_steps' not in jfb['train_solver'] and 'bwd_steps' in e2e['ifr']['train_solver']
     assert set(e2e) == {'stock', 'ifr'}
     for row in e2e.values():
         for key in ('infer_s_per_img', 'mask_head_s_per_img', 'train_step_s', 'infer_ratio',

@@ -22,7 +22,7 @@ Example::
 
     python tools/analysis_tools/analyze_convergence.py \\
         configs/ifr/demo/mask-rcnn_mbv2_fpn_shapes_ifr.py \\
-        work_dirs/demo/mask_rcnn_mbv2_shapes/ifr/iter_500.pth --out-dir work_dirs/convergence
+        work_dirs/demo/mask_rcnn_mbv2_shapes/ifr/iter_450.pth --out-dir work_dirs/convergence
 """
 import argparse
 import json

@@ -65,7 +65,7 @@ Examples::
     # accuracy against cost on the demo's trained IFR model
     python tools/analysis_tools/benchmark_ifr_cost.py --sections accuracy \\
         --config configs/ifr/demo/mask-rcnn_mbv2_fpn_shapes_ifr.py \\
-        --checkpoint work_dirs/demo/mask_rcnn_mbv2_shapes/ifr/iter_300.pth
+        --checkpoint work_dirs/demo/mask_rcnn_mbv2_shapes/ifr/iter_450.pth
 """
 import argparse
 import copy
@@ -134,6 +134,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--e2e-test-solvers', default=None,
                         help='JSON {label: test_solver}: extra IFR inference rows, e.g. '
                         '\'{"paper": {}}\' (the training solve at test time)')
+    parser.add_argument('--e2e-train-solvers', default=None,
+                        help='JSON {label: solver options}: extra IFR training rows whose solve '
+                        'replaces the config\'s, e.g. \'{"jfb": {"grad": "phantom"}}\'')
+    parser.add_argument('--e2e-refiner-from', metavar='CHECKPOINT',
+                        help='a trained IFR checkpoint (e.g. the demo\'s) whose mask-head '
+                        'refiner weights replace the random ones of randomly initialised '
+                        'models: the solver then takes the steps of a trained block')
     parser.add_argument('--e2e-unroll-row', action='store_true',
                         help='also time IFR training in the unrolled warm-up phase')
     # accuracy
@@ -557,7 +564,10 @@ def run_head(args) -> Dict:
     problem = HeadProblem(args)
     x_inf, x_tr = problem.infer_x(), problem.train_x()
     heads = {k: problem.head(HEAD_ROWS[k]) for k in keys}
-    results = {k: dict(label=HEAD_ROWS[k]['label'], lever=HEAD_ROWS[k].get('lever', '')) for k in keys}
+    results = {
+        k: dict(label=HEAD_ROWS[k]['label'], lever=HEAD_ROWS[k].get('lever', ''))
+        for k in keys
+    }
     for key in keys:
         row = HEAD_ROWS[key]
         if not row.get('stock'):
@@ -575,7 +585,8 @@ def run_head(args) -> Dict:
             head_train_step(head, x_tr, problem.targets, problem.labels)
 
     log(f'[head] {len(keys)} rows; inference on {args.num_rois} RoIs, training on '
-        f'{args.train_rois} RoIs ({"trained weights, real RoIs" if args.head_checkpoint else "random"})')
+        f'{args.train_rois} RoIs '
+        f'({"trained weights, real RoIs" if args.head_checkpoint else "random"})')
     # Warm-up (also gives the solver steps), then interleaved repeats.
     for key in keys:
         infer(key)
@@ -728,6 +739,24 @@ def mbv2_checkpoints(args) -> Optional[Tuple[str, str]]:
     return tuple(found)
 
 
+def load_refiner_weights(model: nn.Module, checkpoint: str) -> None:
+    """Load the mask-head refiners' weights of a trained IFR ``checkpoint``.
+
+    A randomly initialised refiner hardly contracts, so its solves run to
+    ``max_iter``; a trained block's step counts are what a user pays.
+    """
+    from mmengine.runner.checkpoint import _load_checkpoint
+    from mmifr.engine.hooks import find_refiners
+    state = _load_checkpoint(checkpoint, map_location='cpu')
+    state = state.get('state_dict', state)
+    names = [f'roi_head.mask_head.{n}.' for n in find_refiners(model.roi_head.mask_head)]
+    weights = {k: v for k, v in state.items() if k.startswith(tuple(names))}
+    if not weights:
+        raise ValueError(f'{checkpoint} has no weights under {names}')
+    result = model.load_state_dict(weights, strict=False)
+    assert not result.unexpected_keys, result.unexpected_keys
+
+
 def run_e2e_model(name: str, args, spec: Optional[dict] = None) -> Dict:
     from mmifr.engine.hooks import find_refiners
     spec = spec or E2E_MODELS[name]
@@ -751,18 +780,22 @@ def run_e2e_model(name: str, args, spec: Optional[dict] = None) -> Dict:
                   if not k.startswith('roi_head.mask_head.')}
         missing = ifr.load_state_dict(shared, strict=False)
         assert not missing.unexpected_keys, missing.unexpected_keys
+        if args.e2e_refiner_from:
+            load_refiner_weights(ifr, args.e2e_refiner_from)
     refiners = list(find_refiners(ifr).values())
     config_overrides = [dict(r.test_overrides) for r in refiners]
     # key: (model, test_solver overrides (None: the config's), unroll steps,
-    # measure inference, measure training)
+    # measure inference, measure training, training solver overrides)
     rows = {
-        'stock': (stock, None, None, True, True),
-        'ifr': (ifr, None, None, True, True),
+        'stock': (stock, None, None, True, True, None),
+        'ifr': (ifr, None, None, True, True, None),
     }
     for label, overrides in json.loads(args.e2e_test_solvers or '{}').items():
-        rows[f'ifr, test_solver={label}'] = (ifr, overrides, None, True, False)
+        rows[f'ifr, test_solver={label}'] = (ifr, overrides, None, True, False, None)
+    for label, overrides in json.loads(args.e2e_train_solvers or '{}').items():
+        rows[f'ifr, training solve={label}'] = (ifr, None, None, False, True, overrides)
     if args.e2e_unroll_row:
-        rows['ifr, unrolled warm-up phase (4 steps)'] = (ifr, None, 4, False, True)
+        rows['ifr, unrolled warm-up phase (4 steps)'] = (ifr, None, 4, False, True, None)
     data_train = fruits_dataset(cfg, args, True) if spec['data'] == 'fruits' else \
         config_dataset(cfg, True)
     data_test = fruits_dataset(cfg, args, False) if spec['data'] == 'fruits' else \
@@ -776,17 +809,20 @@ def run_e2e_model(name: str, args, spec: Optional[dict] = None) -> Dict:
 
     @contextmanager
     def row_state(key):
-        model, overrides, unroll, _, _ = rows[key]
+        model, overrides, unroll, _, _, train_overrides = rows[key]
+        solves = [r.deq.options for r in refiners]
         if model is ifr:
             for r, base in zip(refiners, config_overrides):
                 r.test_overrides = dict(base if overrides is None else overrides)
                 r.set_unroll_warmup(unroll)
+                r.deq.options = {**r.deq.options, **(train_overrides or {})}
         try:
             yield model
         finally:
-            for r, base in zip(refiners, config_overrides):
+            for r, base, solve in zip(refiners, config_overrides, solves):
                 r.test_overrides = dict(base)
                 r.set_unroll_warmup(None)
+                r.deq.options = solve
 
     def infer(key) -> List[int]:
         dets = []
@@ -815,7 +851,7 @@ def run_e2e_model(name: str, args, spec: Optional[dict] = None) -> Dict:
         return dict(pos_rois=sum(pos))
 
     results = {}
-    for key, (model, overrides, unroll, do_infer, do_train) in rows.items():  # warm-up
+    for key, (model, overrides, unroll, do_infer, do_train, _) in rows.items():  # warm-up
         res = results[key] = dict(
             config=spec['baseline' if model is stock else 'ifr'],
             checkpoint=(ckpts[model is ifr] if ckpts else None))
@@ -831,7 +867,7 @@ def run_e2e_model(name: str, args, spec: Optional[dict] = None) -> Dict:
     runs = {k: dict(infer=[], mask=[], train=[]) for k in rows}
     n_img = len(test_batches)
     for rep in range(args.repeats):
-        for key, (model, _, _, do_infer, do_train) in rows.items():
+        for key, (model, _, _, do_infer, do_train, _) in rows.items():
             timer = timers[id(model)]
             if do_infer:
                 timer.total = 0.0
@@ -852,9 +888,13 @@ def run_e2e_model(name: str, args, spec: Optional[dict] = None) -> Dict:
         for metric in ('infer_s_per_img', 'train_step_s'):
             if metric in res:
                 res[metric.split('_s')[0] + '_ratio'] = res[metric] / results['stock'][metric]
+    weights = 'trained demo checkpoints' if ckpts else 'random init (shared outside the mask head)'
+    if args.e2e_refiner_from and not ckpts:
+        weights += f'; IFR refiner weights from {args.e2e_refiner_from}'
     return dict(
-        weights='trained demo checkpoints' if ckpts else 'random init (shared outside the mask head)',
-        data=('fruits_nuts ' + args.fruits_root) if spec['data'] == 'fruits' else 'config (data/shapes)',
+        weights=weights,
+        data=(('fruits_nuts ' + args.fruits_root)
+              if spec['data'] == 'fruits' else 'config (data/shapes)'),
         forced_detections=(f'test_cfg.rcnn.score_thr=0, max_per_img={args.e2e_dets}'
                            if args.e2e_dets else "none: the config's own test_cfg"),
         ifr_test_solver=config_overrides[0] if config_overrides else None,
@@ -1062,8 +1102,9 @@ def markdown(report: Dict) -> str:
             inf, tr = r.get('infer_solver', {}), r.get('train_solver', {})
             tr_steps = (f"{_f(tr.get('fwd_steps'), '{:.1f}')} / {_f(tr.get('bwd_steps'), '{:.1f}')}"
                         if tr else '-')
+            ratio = _f(r.get('infer_ratio'), '{:.2f}')
             lines.append(
-                f"| {key} | {_f(r.get('infer_s_per_img'))} | {_f(r.get('infer_ratio'), '{:.2f}')} | "
+                f"| {key} | {_f(r.get('infer_s_per_img'))} | {ratio} | "
                 f"{_f(r.get('mask_head_s_per_img'))} | {_f(r.get('dets_per_image'), '{:.0f}')} | "
                 f"{_f(inf.get('fwd_steps'), '{:.1f}')} | {_f(r.get('train_step_s'))} | "
                 f"{_f(r.get('train_ratio'), '{:.2f}')} | {r.get('pos_rois', '-')} | {tr_steps} |")
@@ -1080,9 +1121,9 @@ def markdown(report: Dict) -> str:
         ]
         for r in acc['rows']:
             ap = r['segm_mAP']
+            delta = 100 * (r.get('segm_mAP_delta') or 0.0)
             lines.append(
-                f"| {r['setting']} | {_f(ap and 100 * ap, '{:.1f}')} | "
-                f"{_f(r.get('segm_mAP_delta') is not None and 100 * r['segm_mAP_delta'] or 0.0, '{:+.1f}')} | "
+                f"| {r['setting']} | {_f(ap and 100 * ap, '{:.1f}')} | {_f(delta, '{:+.1f}')} | "
                 f"{_f(r['segm_mAP_50'] and 100 * r['segm_mAP_50'], '{:.1f}')} | "
                 f"{r['solver_steps_mean']:.1f} / {r['solver_steps_max']:.0f} | "
                 f"{_f(r['mask_branch_s_per_img'])} | "

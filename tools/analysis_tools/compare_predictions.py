@@ -9,8 +9,8 @@ Example (the demo's stock and IFR models)::
     python tools/analysis_tools/compare_predictions.py \
         --configs configs/ifr/demo/mask-rcnn_mbv2_fpn_shapes_baseline.py \
                   configs/ifr/demo/mask-rcnn_mbv2_fpn_shapes_ifr.py \
-        --checkpoints work_dirs/demo/.../baseline/iter_300.pth \
-                      work_dirs/demo/.../ifr/iter_300.pth \
+        --checkpoints work_dirs/demo/.../baseline/iter_450.pth \
+                      work_dirs/demo/.../ifr/iter_450.pth \
         --names stock IFR --num-images 4 --out-dir work_dirs/demo/vis
 """
 import argparse

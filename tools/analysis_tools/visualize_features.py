@@ -18,9 +18,9 @@ Example::
 
     python tools/analysis_tools/visualize_features.py \\
         --baseline-config configs/ifr/demo/mask-rcnn_mbv2_fpn_shapes_baseline.py \\
-        --baseline-checkpoint work_dirs/demo/mask_rcnn_mbv2_shapes/baseline/iter_500.pth \\
+        --baseline-checkpoint work_dirs/demo/mask_rcnn_mbv2_shapes/baseline/iter_450.pth \\
         --ifr-config configs/ifr/demo/mask-rcnn_mbv2_fpn_shapes_ifr.py \\
-        --ifr-checkpoint work_dirs/demo/mask_rcnn_mbv2_shapes/ifr/iter_500.pth \\
+        --ifr-checkpoint work_dirs/demo/mask_rcnn_mbv2_shapes/ifr/iter_450.pth \\
         --images data/shapes/val/000000.jpg data/shapes/val/000001.jpg --out features.png
 """
 import argparse

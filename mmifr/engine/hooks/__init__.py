@@ -1,4 +1,5 @@
+from .ifr_aux_loss_hook import IFRAuxLossHook
 from .ifr_solver_stats_hook import IFRSolverStatsHook, find_refiners
 from .ifr_unroll_warmup_hook import IFRUnrollWarmupHook
 
-__all__ = ['IFRSolverStatsHook', 'IFRUnrollWarmupHook', 'find_refiners']
+__all__ = ['IFRAuxLossHook', 'IFRSolverStatsHook', 'IFRUnrollWarmupHook', 'find_refiners']

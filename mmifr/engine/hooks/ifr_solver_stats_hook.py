@@ -26,7 +26,8 @@ class IFRSolverStatsHook(Hook):
     ``scalars.json`` and any visualizer backend next to the losses. Keys:
     ``fwd_nstep``, ``fwd_rel_residual``, ``fwd_abs_residual``,
     ``fwd_converged`` (fraction of samples), the same with ``bwd_``, and
-    ``nonfinite_events`` (cumulative count of solves that met NaN/Inf).
+    ``nonfinite_events`` (cumulative count of solves that met NaN/Inf) and,
+    with ``jac_reg``, ``jac_frobenius`` (the unweighted Jacobian estimate).
 
     Args:
         by_refiner (bool): also log each refiner separately, keyed by its
@@ -52,6 +53,12 @@ class IFRSolverStatsHook(Hook):
                 totals[key].append(mean)
                 if self.by_refiner:
                     runner.message_hub.update_scalar(f'train/ifr/{name}/{key}', mean)
+            estimates = refiner.pop_jacobian_estimates()
+            if estimates:
+                mean = sum(estimates) / len(estimates)
+                totals['jac_frobenius'].append(mean)
+                if self.by_refiner:
+                    runner.message_hub.update_scalar(f'train/ifr/{name}/jac_frobenius', mean)
         for key, values in totals.items():
             runner.message_hub.update_scalar(f'train/ifr/{key}', sum(values) / len(values))
         if refiners:

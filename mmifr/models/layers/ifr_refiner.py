@@ -12,9 +12,14 @@ from torch import Tensor, nn
 
 from mmdet.registry import MODELS
 from mmdet.utils import ConfigType, OptConfigType, OptMultiConfig
-from mmifr.ops import DEQFixedPoint, DEQStats
+from mmifr.ops import DEQFixedPoint, DEQStats, jacobian_frobenius
 
 MODES = ('deq', 'unroll', 'explicit')
+JAC_REG_KEYS = ('weight', 'num_probes')
+#: Forwards whose Jacobian losses may wait for :meth:`IFRRefiner.pop_aux_losses`
+#: (SOLO refines 5 levels per step, HTC runs its head per stage) before the
+#: missing collector is reported.
+MAX_QUEUED_AUX_LOSSES = 64
 #: The default solve: the paper's Broyden, 15 forward / 15 backward steps to a
 #: relative residual of 1e-3, with two memory bounds that do not change what
 #: is solved: the history keeps the last 5 rank-one updates (limited-memory
@@ -37,6 +42,23 @@ def _check_solver_keys(name: str, options: dict) -> None:
     unknown = sorted(set(options) - set(SOLVER_KEYS))
     if unknown:
         raise ValueError(f'{name} has unknown key(s) {unknown}; allowed keys: {list(SOLVER_KEYS)}')
+
+
+def _check_jac_reg(jac_reg: OptConfigType) -> Optional[dict]:
+    """``jac_reg`` with defaults filled in, or ``None`` when off."""
+    if jac_reg is None:
+        return None
+    unknown = sorted(set(jac_reg) - set(JAC_REG_KEYS))
+    if unknown:
+        raise ValueError(
+            f'jac_reg has unknown key(s) {unknown}; allowed keys: {list(JAC_REG_KEYS)}')
+    cfg = dict(dict(weight=1.0, num_probes=1), **jac_reg)
+    weight, probes = cfg['weight'], cfg['num_probes']
+    if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not weight > 0:
+        raise ValueError(f'jac_reg.weight must be a positive float, got {weight!r}')
+    if isinstance(probes, bool) or not isinstance(probes, int) or probes <= 0:
+        raise ValueError(f'jac_reg.num_probes must be a positive int, got {probes!r}')
+    return dict(weight=float(weight), num_probes=probes)
 
 
 @MODELS.register_module()
@@ -76,6 +98,15 @@ class IFRRefiner(BaseModule):
             ``solver_kwargs``). The RoI
             mask heads set one by default (see ``default_test_solver`` of
             :class:`~mmifr.models.layers.IFRTowerMixin`).
+        jac_reg (dict, optional): Jacobian regularisation (Bai et al. 2021)
+            in training, ``dict(weight=w, num_probes=1)``: the loss gets
+            ``w * ||df/dH||_F^2 / D`` at the refined ``H`` (a Hutchinson
+            estimate, :func:`~mmifr.ops.jacobian_frobenius`; its gradient
+            reaches the block's weights, not ``X``), so the block learns to
+            contract and the solve needs fewer steps. The term is
+            queued (:meth:`pop_aux_losses`) and added to the model's loss
+            dict as ``loss_ifr_jac`` by
+            :class:`~mmifr.engine.hooks.IFRAuxLossHook`. ``None``: off.
         norm_cfg (dict): norm of the input projection.
         init_cfg (dict, optional): mmengine init config.
     """
@@ -88,6 +119,7 @@ class IFRRefiner(BaseModule):
                  block: ConfigType = dict(type='DoubleResidualBlock'),
                  solver: ConfigType = DEFAULT_SOLVER,
                  test_solver: OptConfigType = None,
+                 jac_reg: OptConfigType = None,
                  norm_cfg: ConfigType = dict(type='GN', num_groups=4, requires_grad=True),
                  init_cfg: OptMultiConfig = None) -> None:
         super().__init__(init_cfg=init_cfg)
@@ -118,8 +150,16 @@ class IFRRefiner(BaseModule):
             DEQFixedPoint(**{**solver, **self._eval_overrides()})
         except ValueError as e:
             raise ValueError(f'test_solver: {e}') from None
+        self.jac_reg = _check_jac_reg(jac_reg)
+        if self.jac_reg and mode == 'explicit':
+            raise ValueError("jac_reg needs a fixed point (mode='deq' or 'unroll'); "
+                             "mode='explicit' has none")
         self.unroll_warmup: Optional[int] = None
         self.stats_buffer: Deque[DEQStats] = deque(maxlen=256)
+        # Unweighted Jacobian estimates (jac_reg), logged as ifr/jac_frobenius;
+        # kept as tensors so that training does not wait on the device.
+        self.jac_buffer: Deque[Tensor] = deque(maxlen=256)
+        self.aux_losses: List[Tensor] = []
         self.nonfinite_events = 0
 
     def set_unroll_warmup(self, steps: Optional[int]) -> None:
@@ -160,7 +200,35 @@ class IFRRefiner(BaseModule):
             overrides = self._eval_overrides() if not self.training else {}
         h = self.deq(self.block, x, params=self._params(), **overrides)
         self._record(self.deq.last_stats)
+        if self.jac_reg and self.training and torch.is_grad_enabled():
+            self._queue_jacobian_loss(h, x)
         return h
+
+    def _queue_jacobian_loss(self, h: Tensor, x: Tensor) -> None:
+        if len(self.aux_losses) >= MAX_QUEUED_AUX_LOSSES:
+            raise RuntimeError(
+                'IFRRefiner: jac_reg is set but its losses are never added to the model '
+                "loss: add dict(type='IFRAuxLossHook') to custom_hooks (configs/ifr/_base_/"
+                'ifr_runtime.py has it), or call pop_aux_losses() after each forward')
+        # At the detached H, with X detached too: the penalty shapes the block
+        # only. Through X it would also reshape the backbone and FPN features
+        # that the box head shares.
+        z = h.detach().requires_grad_()
+        frob = jacobian_frobenius(self.block(z, x.detach()), z, self.jac_reg['num_probes'])
+        self.aux_losses.append(frob * self.jac_reg['weight'])
+        self.jac_buffer.append(frob.detach())
+
+    def pop_aux_losses(self) -> dict:
+        """Return and clear the queued training losses.
+
+        Returns:
+            dict: ``{'loss_ifr_jac': Tensor}`` (scalar, summed over the
+            forwards since the last call), or ``{}`` if none is queued.
+        """
+        if not self.aux_losses:
+            return {}
+        losses, self.aux_losses = self.aux_losses, []
+        return dict(loss_ifr_jac=torch.stack(losses).sum())
 
     def _eval_overrides(self) -> dict:
         """:attr:`test_overrides` as applied in eval mode.
@@ -201,6 +269,12 @@ class IFRRefiner(BaseModule):
         stats = list(self.stats_buffer)
         self.stats_buffer.clear()
         return stats
+
+    def pop_jacobian_estimates(self) -> List[float]:
+        """Return and clear the queued ``jac_reg`` estimates (unweighted)."""
+        values = [float(v) for v in self.jac_buffer]
+        self.jac_buffer.clear()
+        return values
 
     def extra_repr(self) -> str:
         return f'mode={self.mode!r}, num_steps={self.num_steps}'

@@ -51,7 +51,7 @@ class ToyDataset(Dataset):
 class ToyIFRModel(BaseModel):
     """``y = w . H*(x) + b`` with ``H*`` the IFR equilibrium of ``x``."""
 
-    def __init__(self):
+    def __init__(self, jac_reg=None):
         super().__init__()
         self.refiner = IFRRefiner(
             in_channels=C,
@@ -62,13 +62,14 @@ class ToyIFRModel(BaseModel):
                 tol=1e-30,
                 backward_max_iter=BWD_MAX_ITER,
                 backward_tol=1e-30),
-            test_solver=dict(max_iter=TEST_MAX_ITER))
+            test_solver=dict(max_iter=TEST_MAX_ITER),
+            jac_reg=jac_reg)
         self.head = nn.Linear(C * S * S, 1)
 
     def forward(self, inputs, data_samples=None, mode='tensor'):
         out = self.head(self.refiner(inputs).flatten(1)).squeeze(1)
         if mode == 'loss':
-            return dict(loss=F.mse_loss(out, data_samples))
+            return dict(loss_mse=F.mse_loss(out, data_samples))
         if mode == 'predict':
             return [dict(pred=o, gt=t) for o, t in zip(out, data_samples)]
         return out
@@ -138,7 +139,8 @@ def make_runner(work_dir,
                 ckpt_interval=2,
                 load_from=None,
                 resume=False,
-                with_test=False):
+                with_test=False,
+                jac_reg=None):
     """A Runner of :class:`ToyIFRModel` with an ``IterBasedTrainLoop``.
 
     Args:
@@ -150,6 +152,7 @@ def make_runner(work_dir,
         load_from (str, optional): checkpoint to load / resume from.
         resume (bool): resume (iteration, optimizer, message hub) from it.
         with_test (bool): also set up ``runner.test()``.
+        jac_reg (dict, optional): the refiner's Jacobian regularisation.
     """
     torch.manual_seed(0)
     kwargs = {}
@@ -164,7 +167,7 @@ def make_runner(work_dir,
             test_cfg=dict(type='TestLoop'),
             test_evaluator=Evaluator([ToyMetric()]))
     return Runner(
-        model=ToyIFRModel(),
+        model=ToyIFRModel(jac_reg=jac_reg),
         work_dir=work_dir,
         # Unique names keep the loggers and message hubs of runners apart.
         experiment_name=f'ifr_hooks_{uuid.uuid4().hex[:8]}',

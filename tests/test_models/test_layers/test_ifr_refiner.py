@@ -208,10 +208,17 @@ def test_nonfinite_warning_is_rate_limited(mm_log):
         (dict(solver=dict(solver='broyden', max_iter=0)), 'max_iter must be a positive int'),
         (dict(test_solver=dict(max_iter=0)), 'max_iter must be a positive int'),
         (dict(test_solver=dict(solver='newton')), "solver='newton' is not supported"),
+        (dict(jac_reg=dict(weight=0)), 'jac_reg.weight must be a positive float, got 0'),
+        (dict(jac_reg=dict(weight=-1.0)), 'jac_reg.weight must be a positive float, got -1.0'),
+        (dict(jac_reg=dict(num_probes=0)), 'jac_reg.num_probes must be a positive int, got 0'),
+        (dict(jac_reg=dict(wieght=1.0)), r"jac_reg has unknown key\(s\) \['wieght'\]; "
+         r"allowed keys: \['weight', 'num_probes'\]"),
+        (dict(mode='explicit', jac_reg=dict()), "jac_reg needs a fixed point"),
     ],
     ids=[
         'mode', 'channels=0', 'channels<0', 'in_channels', 'num_steps', 'solver', 'max_iter',
-        'test_max_iter', 'test_solver'
+        'test_max_iter', 'test_solver', 'jac_weight=0', 'jac_weight<0', 'jac_probes',
+        'jac_key', 'jac_explicit'
     ])
 def test_invalid_options_raise(kwargs, message):
     with pytest.raises(ValueError, match=message):
@@ -249,3 +256,86 @@ def test_test_solver_switching_solver_drops_the_training_solver_options():
     # Options given for the new solver are kept.
     refiner = _refiner(test_solver=dict(solver='anderson', solver_kwargs=dict(memory=2)))
     assert refiner._eval_overrides()['solver_kwargs'] == dict(memory=2)
+
+
+@pytest.mark.parametrize('mode', ['deq', 'unroll'])
+def test_jac_reg_queues_the_weighted_estimate_at_the_refined_feature(mode):
+    from mmifr.ops import jacobian_frobenius
+    refiner = _refiner(mode=mode, jac_reg=dict(weight=0.5, num_probes=2)).train()
+    x = _x()
+    torch.manual_seed(7)
+    h = refiner(x)
+    (loss, ) = refiner.pop_aux_losses().values()
+    z = h.detach().requires_grad_()
+    torch.manual_seed(7)
+    expected = 0.5 * jacobian_frobenius(refiner.block(z, x), z, num_probes=2)
+    torch.testing.assert_close(loss, expected)
+    assert refiner.pop_aux_losses() == {}
+    assert refiner.pop_jacobian_estimates() == [pytest.approx(expected.item() / 0.5)]
+
+
+def test_jac_reg_gradient_reaches_the_block_not_x_and_only_adds_to_the_main_loss():
+    refiner = _refiner(jac_reg=dict(weight=3.0)).train()
+    plain = _refiner()  # same seed: the same weights
+    x = _x().requires_grad_()
+    torch.manual_seed(0)
+    h = refiner(x)
+    main = h.square().mean()
+    aux = refiner.pop_aux_losses()['loss_ifr_jac']
+    g_main = torch.autograd.grad(main, list(refiner.block.parameters()), retain_graph=True)
+    convs = [refiner.block.conv1, refiner.block.conv2]
+    g_aux = torch.autograd.grad(aux, [p for c in convs for p in c.parameters()],
+                                retain_graph=True)
+    assert all(g.abs().sum() > 0 for g in g_aux)
+    # The features (shared with the box head in a detector) are left alone.
+    (g_x, ) = torch.autograd.grad(aux, x, allow_unused=True)
+    assert g_x is None
+    # The main loss's gradient is that of a refiner without jac_reg.
+    plain(x).square().mean().backward()
+    for a, p in zip(g_main, plain.block.parameters()):
+        torch.testing.assert_close(a, p.grad)
+
+
+def test_jac_reg_is_training_only():
+    refiner = _refiner(jac_reg=dict(weight=1.0))
+    refiner.eval()
+    with torch.no_grad():
+        refiner(_x())
+    refiner.train()
+    with torch.no_grad():
+        refiner(_x())
+    assert refiner.pop_aux_losses() == {} and refiner.pop_jacobian_estimates() == []
+
+
+def test_jac_reg_without_a_collector_fails_loudly():
+    from mmifr.models.layers.ifr_refiner import MAX_QUEUED_AUX_LOSSES
+    refiner = _refiner(jac_reg=dict(weight=1.0), solver=dict(solver='fixed_point', max_iter=2))
+    x = _x(n=1, size=3)
+    for _ in range(MAX_QUEUED_AUX_LOSSES):
+        refiner(x)
+    with pytest.raises(RuntimeError, match='IFRAuxLossHook'):
+        refiner(x)
+    refiner.pop_aux_losses()
+    refiner(x)  # collected again: fine
+
+
+def test_jac_reg_training_makes_the_block_contract():
+    """Minimising the penalty alone shrinks the Jacobian at the fixed point."""
+    from mmifr.ops import jacobian_frobenius
+    refiner = _refiner(jac_reg=dict(weight=1.0), solver=dict(solver='broyden', max_iter=10))
+    x = _x()
+
+    def measured():
+        h = refiner.eval()(x).detach().requires_grad_()
+        torch.manual_seed(123)
+        return jacobian_frobenius(refiner.block(h, x), h, num_probes=64).item()
+
+    before = measured()
+    optim = torch.optim.SGD(refiner.parameters(), lr=2.0)
+    refiner.train()
+    for _ in range(20):
+        refiner(x)
+        optim.zero_grad()
+        refiner.pop_aux_losses()['loss_ifr_jac'].backward()
+        optim.step()
+    assert measured() < 0.5 * before
