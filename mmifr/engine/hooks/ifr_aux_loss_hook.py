@@ -22,7 +22,6 @@ class IFRAuxLossHook(Hook):
 
     Without any refiner with ``jac_reg`` the hook does nothing.
     """
-    priority = 'VERY_HIGH'
 
     def __init__(self) -> None:
         self._handle = None

@@ -103,7 +103,7 @@ class IFRRefiner(BaseModule):
             ``w * ||df/dH||_F^2 / D`` at the refined ``H`` (a Hutchinson
             estimate, :func:`~mmifr.ops.jacobian_frobenius`; its gradient
             reaches the block's weights, not ``X``), so the block learns to
-            contract and the solve needs fewer steps. The term is
+            contract and few-step solves come closer to ``H*``. The term is
             queued (:meth:`pop_aux_losses`) and added to the model's loss
             dict as ``loss_ifr_jac`` by
             :class:`~mmifr.engine.hooks.IFRAuxLossHook`. ``None``: off.
