@@ -388,8 +388,7 @@ def deq_fixed_point(func: Callable,
     _check_positive('phantom_steps', phantom_steps)
     if not 0 < phantom_damping <= 1:
         raise ValueError(f'phantom_damping must be in (0, 1], got {phantom_damping!r}')
-    if chunk_size is not None:
-        _check_positive('chunk_size', chunk_size)
+    # chunk_size is validated by the SolverConfig built here on every call.
     bwd = SolverConfig(
         backward_solver or (solver if solver != UNROLL else 'broyden'),
         backward_max_iter,

@@ -329,11 +329,6 @@ def anderson(func: SolverFunc,
     return active.result()
 
 
-def _low_rank(left: Tensor, right: Tensor, x: Tensor) -> Tensor:
-    """``sum_j left_j (right_j . x)``: ``(b, m, D), (b, m, D), (b, D) -> (b, D)``."""
-    return torch.einsum('bm,bmd->bd', torch.einsum('bmd,bd->bm', right, x), left)
-
-
 def _rowdot(a: Tensor, b: Tensor) -> Tensor:
     """Row-wise dot product ``(b, D), (b, D) -> (b, 1)``.
 
@@ -367,17 +362,10 @@ def _combine(hist: Tensor, coef: Tensor) -> Tensor:
 
 
 # The history is the bulk of the solver's memory traffic (``(b, m, D)`` twice),
-# so these helpers read it once per product and subtract ``x`` in place on the
-# fresh product instead of materialising ``-x`` and a sum.
-def _inv_jacobian_matvec(us: Tensor, vts: Tensor, x: Tensor) -> Tensor:
-    """``B^-1 x`` for the low-rank inverse Jacobian ``-I + sum_j u_j v_j^T``."""
-    if us.shape[1] == 0:
-        return -x
-    return _combine(us, _dots(vts, x)).sub_(x)
-
-
+# so this reads it once per product and subtracts ``x`` in place on the fresh
+# product instead of materialising ``-x`` and a sum.
 def _inv_jacobian_rmatvec(us: Tensor, vts: Tensor, x: Tensor) -> Tensor:
-    """``x^T B^-1`` for the same low-rank inverse Jacobian."""
+    """``x^T B^-1`` for the low-rank inverse Jacobian ``-I + sum_j u_j v_j^T``."""
     if us.shape[1] == 0:
         return -x
     return _combine(vts, _dots(us, x)).sub_(x)

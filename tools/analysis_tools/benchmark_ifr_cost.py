@@ -199,6 +199,11 @@ def median_time(fn: Callable[[], object], repeats: int) -> Tuple[float, List[flo
 # ============================================================== solver as released
 
 
+def _low_rank(left: Tensor, right: Tensor, x: Tensor) -> Tensor:
+    """``sum_j left_j (right_j . x)``: ``(b, m, D), (b, m, D), (b, D) -> (b, D)``."""
+    return torch.einsum('bm,bmd->bd', torch.einsum('bmd,bd->bm', right, x), left)
+
+
 def broyden_v0(func, z0: Tensor, max_iter: int, tol: float, stop_mode: str = 'rel',
                memory: Optional[int] = None):
     """The Broyden solver as this project first shipped it (for comparison).
@@ -208,7 +213,7 @@ def broyden_v0(func, z0: Tensor, max_iter: int, tol: float, stop_mode: str = 're
     run with ``solvers.INPLACE_COMPACTION = False`` (the benchmark does) it
     also copies the whole state when a sample finishes.
     """
-    from mmifr.ops.solvers import _ActiveSet, _low_rank
+    from mmifr.ops.solvers import _ActiveSet
     memory = memory or max_iter
     active = _ActiveSet(z0, tol, stop_mode)
     batch, dim = z0.shape
