@@ -25,6 +25,8 @@ Examples::
 
     # the demo: train and compare on the built-in data
     python tools/benchmark_model_zoo.py --rows configs/ifr/demo/rows_shapes.yml --train
+    # seed study: every row over 3 seeds, mean +- std (seed_study.md/.json)
+    python tools/benchmark_model_zoo.py --rows configs/ifr/demo/rows_shapes.yml --seeds 0 1 2
     # COCO on 8 GPUs, two rows of the paper's Table 2
     python tools/benchmark_model_zoo.py --models mask_rcnn_r50_ifr_1x htc_r50_ifr_1x \
         --train --gpus 8 --work-dir work_dirs/model_zoo
@@ -43,6 +45,9 @@ import torch
 import yaml
 from mmengine.config import Config, DictAction
 
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+from mmifr.utils.seed_study import seed_study_markdown  # noqa: E402
+
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 METAFILE = osp.join(ROOT, 'configs', 'ifr', 'metafile.yml')
 AP_KEYS = ('AP', 'AP50', 'AP75', 'APs', 'APm', 'APl')
@@ -58,6 +63,11 @@ def parse_args():
     src.add_argument('--models', nargs='+', help='names of configs/ifr/metafile.yml models')
     parser.add_argument('--work-dir', default='work_dirs/model_zoo', help='outputs go here')
     parser.add_argument('--train', action='store_true', help='train both models of each row first')
+    parser.add_argument(
+        '--seeds', type=int, nargs='+',
+        help='seed study: train (runs already in --work-dir are reused) and evaluate each '
+        'model of each row once per seed, write seed_study.md/.json with per-seed and '
+        'mean +- std mask and box AP; no timing')
     parser.add_argument('--gpus', type=int, default=1,
                         help='processes for training/testing; >1 uses dist_train.sh/dist_test.sh')
     parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu',
@@ -264,11 +274,66 @@ def markdown(results: List[dict], title: str) -> str:
     return '\n'.join(lines) + '\n'
 
 
+# ---------------------------------------------------------------------- seed study
+
+
+def trained_iterations(checkpoint: str) -> int:
+    meta = torch.load(checkpoint, map_location='cpu', weights_only=False)['meta']
+    return int(meta['iter'])
+
+
+def seed_run(row: dict, side: str, seed: int, args) -> dict:
+    """Train (unless done before) and evaluate one model with one seed."""
+    work_dir = osp.join(args.work_dir, row['name'], side, f'seed{seed}')
+    record = osp.join(work_dir, 'seed_run.json')
+    if osp.exists(record):
+        with open(record) as f:
+            return json.load(f)
+    config = resolve_config(row[side]['config'])
+    options = args.cfg_options + [f'randomness.seed={seed}']
+    last = osp.join(work_dir, 'last_checkpoint')
+    if osp.exists(last):
+        with open(last) as f:
+            checkpoint = f.read().strip()
+    else:
+        checkpoint = train(config, work_dir, options, args.gpus)
+    metrics = evaluate(config, checkpoint, work_dir, options, args.gpus)
+    run = dict(
+        row=row['name'], head=side, config=row[side]['config'], seed=seed,
+        iterations=trained_iterations(checkpoint),
+        segm_AP=coco_aps(metrics, 'segm').get('AP'), bbox_AP=coco_aps(metrics, 'bbox').get('AP'),
+        checkpoint=checkpoint, metrics=metrics)
+    with open(record, 'w') as f:
+        json.dump(run, f, indent=2)
+    return run
+
+
+def seed_study(rows: List[dict], args) -> None:
+    runs = []
+    out = osp.join(args.work_dir, 'seed_study')
+    for row in rows:
+        for side in SIDES:
+            for seed in args.seeds:
+                print(f"[seed study] {row['name']} / {side} / seed {seed}", flush=True)
+                runs.append(seed_run(row, side, seed, args))
+                # Written after every run: a long study can stop anywhere.
+                table = seed_study_markdown(runs, f'Seed study (seeds {args.seeds})')
+                with open(out + '.md', 'w') as f:
+                    f.write(table)
+                with open(out + '.json', 'w') as f:
+                    json.dump(dict(runs=runs), f, indent=2)
+    print(table, flush=True)
+    print(f'[seed study] wrote {out}.md and {out}.json', flush=True)
+
+
 def main():
     args = parse_args()
     rows = load_rows(args)
     meta = load_metafile()
     os.makedirs(args.work_dir, exist_ok=True)
+    if args.seeds:
+        seed_study(rows, args)
+        return
     results = []
     for row in rows:
         print(f"[benchmark] row {row['name']}", flush=True)

@@ -1,10 +1,12 @@
 """``tools/benchmark_model_zoo.py``: rows, table, and a 2-iteration end-to-end run."""
 import importlib.util
 import json
+import os
 import os.path as osp
 import sys
 
 import pytest
+import torch
 import yaml
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -67,8 +69,9 @@ def test_markdown_has_both_heads_the_delta_and_the_paper():
     assert '+1.5' in delta and '35.1 -> 36.1 (+1.0) (T2)' in delta
 
 
-@pytest.mark.slow
-def test_trains_evaluates_and_writes_the_table(tmp_path, tool_runner):
+def _tiny_pair(tmp_path, tool_runner):
+    """A 4-image shapes set, a rows file with the demo pair on it, and the
+    --cfg-options that train it for 2 iterations without pretrained weights."""
     data = tmp_path / 'shapes'
     tool_runner([
         sys.executable, 'tools/dataset_converters/make_shapes_dataset.py', '--out',
@@ -94,6 +97,12 @@ def test_trains_evaluates_and_writes_the_table(tmp_path, tool_runner):
         # No pretrained weights in a test; detections forced so AP is defined.
         'model.backbone.init_cfg=None', 'model.test_cfg.rcnn.score_thr=0.0'
     ]
+    return rows, options
+
+
+@pytest.mark.slow
+def test_trains_evaluates_and_writes_the_table(tmp_path, tool_runner):
+    rows, options = _tiny_pair(tmp_path, tool_runner)
     work_dir = tmp_path / 'zoo'
     tool_runner([
         sys.executable, 'tools/benchmark_model_zoo.py', '--rows',
@@ -114,3 +123,41 @@ def test_trains_evaluates_and_writes_the_table(tmp_path, tool_runner):
         row['ifr']['ap']['AP'] - row['baseline']['ap']['AP'], abs=0.051)
     table = (work_dir / 'model_zoo.md').read_text()
     assert 'IFR - stock' in table and '35.1 -> 36.1' in table
+
+
+@pytest.mark.slow
+def test_seed_study_trains_each_seed_and_aggregates(tmp_path, tool_runner):
+    rows, options = _tiny_pair(tmp_path, tool_runner)
+    work_dir = tmp_path / 'study'
+    command = [
+        sys.executable, 'tools/benchmark_model_zoo.py', '--rows',
+        str(rows), '--seeds', '0', '1', '--work-dir',
+        str(work_dir), '--cfg-options', *options
+    ]
+    tool_runner(command, cwd=str(tmp_path), timeout=900)
+
+    runs = json.loads((work_dir / 'seed_study.json').read_text())['runs']
+    assert [(r['head'], r['seed']) for r in runs] == [('baseline', 0), ('baseline', 1),
+                                                      ('ifr', 0), ('ifr', 1)]
+    for run in runs:
+        assert run['row'] == 'tiny' and run['iterations'] == 2
+        assert run['config'] == DEMO.format(run['head'])
+        assert 0 <= run['segm_AP'] <= 100 and 0 <= run['bbox_AP'] <= 100
+        # Each seed trained its own model, with its own seed.
+        assert f"seed{run['seed']}" in run['checkpoint'] and osp.exists(run['checkpoint'])
+    weights = [
+        torch.load(r['checkpoint'], map_location='cpu',
+                   weights_only=False)['state_dict']['roi_head.mask_head.conv_logits.weight']
+        for r in runs if r['head'] == 'ifr'
+    ]
+    assert not torch.equal(*weights)
+    table = (work_dir / 'seed_study.md').read_text()
+    mean = sum(r['segm_AP'] for r in runs if r['head'] == 'ifr') / 2
+    assert f'| tiny | IFR | {mean:.1f} +- ' in table
+    assert 'IFR - stock (paired by seed)' in table
+
+    # A rerun reuses the finished runs instead of training again.
+    for run in runs:
+        os.remove(run['checkpoint'])
+    tool_runner(command, cwd=str(tmp_path), timeout=300)
+    assert json.loads((work_dir / 'seed_study.json').read_text())['runs'] == runs

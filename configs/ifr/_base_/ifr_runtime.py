@@ -1,12 +1,4 @@
 # What every IFR config adds to an mmdet config besides the head swap:
-# register mmifr's classes, log the solver statistics, and train with the
-# reference recipe (unrolled warm-up for the first 5/9 of the schedule, as
-# 50k of 90k iterations in the released code, then the DEQ solve). The aux
-# loss hook adds a refiner's Jacobian penalty (ifr_cfg.jac_reg, off by
-# default) to the loss dict; without jac_reg it does nothing.
+# register mmifr's classes and the IFR hooks (./ifr_hooks.py).
+_base_ = './ifr_hooks.py'
 custom_imports = dict(imports=['mmifr'], allow_failed_imports=False)
-custom_hooks = [
-    dict(type='IFRSolverStatsHook'),
-    dict(type='IFRUnrollWarmupHook', switch_ratio=5 / 9, unroll_steps=4),
-    dict(type='IFRAuxLossHook'),
-]

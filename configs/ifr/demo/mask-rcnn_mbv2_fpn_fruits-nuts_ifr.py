@@ -1,4 +1,4 @@
 # The fruits_nuts baseline with the IFR mask head (see the shapes IFR config).
-_base_ = ['./mask-rcnn_mbv2_fpn_fruits-nuts_baseline.py', '../_base_/ifr_runtime.py']
+_base_ = ['./mask-rcnn_mbv2_fpn_fruits-nuts_baseline.py', '../_base_/ifr_hooks.py']
 
 model = dict(roi_head=dict(mask_head=dict(type='IFRConvFCMaskHead')))

@@ -15,8 +15,9 @@
 #   python tools/train.py configs/ifr/demo/mask-rcnn_mbv2_fpn_shapes_baseline.py
 _base_ = 'mmdet::mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py'
 
-# No custom_imports: the baseline is pure mmdet (mmifr's tools import mmifr
-# anyway); the IFR config adds it through configs/ifr/_base_/ifr_runtime.py.
+# The baseline is mmdet's Mask R-CNN; mmifr only supplies its mask head's
+# predictor init (SmallInitFCNMaskHead below), which the IFR head shares.
+custom_imports = dict(imports=['mmifr'], allow_failed_imports=False)
 
 # ---------------------------------------------------------------- data
 data_root = 'data/shapes/'
@@ -116,8 +117,11 @@ model = dict(
         bbox_roi_extractor=dict(featmap_strides=[8, 16, 32, 64]),
         bbox_head=dict(num_classes=num_classes),
         mask_roi_extractor=dict(featmap_strides=[8, 16, 32, 64]),
-        # The baseline under study: stock 4-conv, 256-channel FCN mask head.
-        mask_head=dict(type='FCNMaskHead', num_convs=4, conv_out_channels=256,
+        # The baseline under study: mmdet's stock 4-conv, 256-channel FCN
+        # mask head, its predictor initialised N(0, 0.001) as the IFR head's
+        # (mmifr.models.roi_heads.MaskPredictorInitMixin), so that the pair
+        # differs in the tower only.
+        mask_head=dict(type='SmallInitFCNMaskHead', num_convs=4, conv_out_channels=256,
                        num_classes=num_classes)),
     train_cfg=dict(
         rpn_proposal=dict(nms_pre=1000, max_per_img=300),

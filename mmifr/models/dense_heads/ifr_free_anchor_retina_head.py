@@ -1,11 +1,11 @@
 """IFRFreeAnchorRetinaHead: mmdet's ``FreeAnchorRetinaHead`` with implicit feature refinement."""
 from mmdet.models import FreeAnchorRetinaHead
 from mmdet.registry import MODELS
-from mmifr.models.layers import IFRTowerMixin
+from mmifr.models.layers import IFRTowerMixin, PredictorInitMixin
 
 
 @MODELS.register_module()
-class IFRFreeAnchorRetinaHead(IFRTowerMixin, FreeAnchorRetinaHead):
+class IFRFreeAnchorRetinaHead(IFRTowerMixin, PredictorInitMixin, FreeAnchorRetinaHead):
     """FreeAnchor head (a RetinaNet head with FreeAnchor's loss) with IFR towers.
 
     Args:
@@ -14,3 +14,4 @@ class IFRFreeAnchorRetinaHead(IFRTowerMixin, FreeAnchorRetinaHead):
         *args, **kwargs: arguments of mmdet's ``FreeAnchorRetinaHead``.
     """
     ifr_towers = ('cls_convs', 'reg_convs')
+    init_predictors = ('retina_cls', 'retina_reg')

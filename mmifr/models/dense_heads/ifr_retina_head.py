@@ -1,11 +1,11 @@
 """IFRRetinaHead: mmdet's ``RetinaHead`` with implicit feature refinement."""
 from mmdet.models import RetinaHead
 from mmdet.registry import MODELS
-from mmifr.models.layers import IFRTowerMixin
+from mmifr.models.layers import IFRTowerMixin, PredictorInitMixin
 
 
 @MODELS.register_module()
-class IFRRetinaHead(IFRTowerMixin, RetinaHead):
+class IFRRetinaHead(IFRTowerMixin, PredictorInitMixin, RetinaHead):
     """RetinaNet head with one IFR refiner per branch in place of the four
     stacked convs of its classification and regression towers (paper Sec. 3.6).
 
@@ -17,3 +17,4 @@ class IFRRetinaHead(IFRTowerMixin, RetinaHead):
         *args, **kwargs: arguments of mmdet's ``RetinaHead``.
     """
     ifr_towers = ('cls_convs', 'reg_convs')
+    init_predictors = ('retina_cls', 'retina_reg')

@@ -1,5 +1,8 @@
 from .double_residual_block import DoubleResidualBlock
 from .ifr_refiner import IFRRefiner
 from .ifr_tower import IFRTowerMixin
+from .predictor_init import PREDICTOR_INIT_STD, PredictorInitMixin
 
-__all__ = ['DoubleResidualBlock', 'IFRRefiner', 'IFRTowerMixin']
+__all__ = [
+    'DoubleResidualBlock', 'IFRRefiner', 'IFRTowerMixin', 'PREDICTOR_INIT_STD', 'PredictorInitMixin'
+]

@@ -1,3 +1,3 @@
-from .mask_heads import IFRConvFCMaskHead, IFRHTCMaskHead
+from .mask_heads import IFRConvFCMaskHead, IFRHTCMaskHead, SmallInitFCNMaskHead
 
-__all__ = ['IFRConvFCMaskHead', 'IFRHTCMaskHead']
+__all__ = ['IFRConvFCMaskHead', 'IFRHTCMaskHead', 'SmallInitFCNMaskHead']

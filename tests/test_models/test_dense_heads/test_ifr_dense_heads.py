@@ -167,3 +167,28 @@ def test_init_weights_keeps_block_kaiming_init(name, config, key, overrides, lev
         for conv in (refiner.block.conv1, refiner.block.conv2):
             std = conv.weight.detach().std().item()
             assert abs(std / expected - 1) < 0.2, (conv, std, expected)
+
+
+@pytest.mark.parametrize('config', ['retinanet_r50_ifr_1x', 'freeanchor_r50_ifr_1x'])
+def test_retina_predictors_start_where_mmdet_meant_them(config):
+    """RetinaNet's towers (no norm, N(0, 0.01) convs) shrink their input to
+    rms ~0.01, so mmdet's classifier starts at the prior-probability logit and
+    its regressor at ~0; the IFR towers end in GroupNorm (rms 1). With the
+    predictors re-initialised N(0, 0.001) the IFR head starts there too."""
+    def outputs(**head_overrides):
+        ifr_cfg, _ = _head_cfgs(config, 'bbox_head', dict(NARROW, **head_overrides))
+        ifr_cfg['ifr_cfg'] = dict(type='IFRRefiner', solver=dict(solver='broyden', max_iter=3))
+        torch.manual_seed(0)
+        head = MODELS.build(ifr_cfg)
+        head.init_weights()
+        with torch.no_grad():
+            cls_scores, bbox_preds = head(_feats(P3_P7))
+        return torch.cat([c.flatten() for c in cls_scores]), torch.cat(
+            [b.flatten() for b in bbox_preds])
+
+    prior_logit = -math.log((1 - 0.01) / 0.01)
+    cls, reg = outputs()
+    assert abs(cls.mean().item() - prior_logit) < 0.01
+    assert cls.std().item() < 0.05 and reg.abs().max().item() < 0.2
+    cls, reg = outputs(predictor_init_std=None)  # mmdet's init behind IFR towers
+    assert cls.std().item() > 0.1 and reg.std().item() > 0.1

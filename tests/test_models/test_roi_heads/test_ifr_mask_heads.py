@@ -3,12 +3,13 @@ import math
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from mmdet.models import FCNMaskHead, HTCMaskHead
 from mmdet.registry import MODELS
 from mmifr.engine.hooks import find_refiners
 from mmifr.models.layers import IFRRefiner
-from mmifr.models.roi_heads import IFRConvFCMaskHead, IFRHTCMaskHead
+from mmifr.models.roi_heads import IFRConvFCMaskHead, IFRHTCMaskHead, SmallInitFCNMaskHead
 
 #: A few solver steps: the shape tests do not need a converged solve.
 FAST_SOLVER = dict(solver='broyden', max_iter=3, backward_max_iter=3)
@@ -115,6 +116,57 @@ def test_init_weights_keeps_the_block_kaiming_init():
     expected = math.sqrt(2 / (256 * 9))
     for conv in (block.conv1, block.conv2):
         assert abs(conv.weight.detach().std().item() / expected - 1) < 0.05
+
+
+def _initial_mask_loss(head_cfg, seed=0):
+    """BCE mask loss of a freshly initialised head (4 classes, as the demo)
+    on RoI features of the demo's scale (rms 0.6) against a fixed random
+    target: what the first training iterations start from."""
+    torch.manual_seed(seed)
+    head = MODELS.build(dict(num_classes=4, **head_cfg))
+    head.init_weights()
+    generator = torch.Generator().manual_seed(1)
+    x = 0.6 * torch.randn(32, 256, 14, 14, generator=generator)
+    target = (torch.rand(32, 28, 28, generator=generator) > 0.5).float()
+    labels = torch.randint(0, 4, (32, ), generator=generator)
+    with torch.no_grad():
+        logits = head(x)[torch.arange(32), labels]
+    return F.binary_cross_entropy_with_logits(logits, target).item()
+
+
+IFR_FAST = dict(type='IFRConvFCMaskHead', ifr_cfg=dict(type='IFRRefiner', solver=FAST_SOLVER))
+
+
+def test_ifr_mask_head_starts_at_the_stock_heads_mask_loss():
+    """The IFR refiner ends in GroupNorm (unit scale) where a conv tower keeps
+    its input's scale; with mmdet's Kaiming predictor init that doubled the
+    IFR head's initial logits (demo: loss 2.2 against 1.3). Both heads now
+    start near ln 2, within 0.02 of each other."""
+    stock = _initial_mask_loss(dict(type='SmallInitFCNMaskHead'))
+    ifr = _initial_mask_loss(IFR_FAST)
+    assert abs(stock - math.log(2)) < 0.02
+    assert abs(ifr - stock) < 0.02
+    # The handicap this guards against: mmdet's predictor init on both.
+    mmdet_stock = _initial_mask_loss(dict(type='FCNMaskHead'))
+    mmdet_ifr = _initial_mask_loss(dict(IFR_FAST, predictor_init_std=None))
+    assert mmdet_ifr > 1.3 * mmdet_stock > 1.3 * math.log(2)
+
+
+def test_predictor_init_touches_the_predictor_weights_only():
+    torch.manual_seed(0)
+    stock = SmallInitFCNMaskHead(num_classes=4)
+    stock.init_weights()
+    torch.manual_seed(0)
+    mmdet = FCNMaskHead(num_classes=4)
+    mmdet.init_weights()
+    assert abs(stock.conv_logits.weight.std().item() / 1e-3 - 1) < 0.1
+    assert not stock.conv_logits.bias.any()
+    for name, param in mmdet.named_parameters():
+        if not name.startswith('conv_logits.'):
+            assert torch.equal(param, stock.get_parameter(name)), name
+    with pytest.raises(ValueError, match='predictor_init_std must be a positive float or None, '
+                       'got -1'):
+        SmallInitFCNMaskHead(num_classes=4, predictor_init_std=-1)
 
 
 def _htc_pair(with_conv_res=True, channels=256):

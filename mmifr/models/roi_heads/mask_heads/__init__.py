@@ -1,4 +1,5 @@
 from .ifr_conv_fc_mask_head import IFRConvFCMaskHead
 from .ifr_htc_mask_head import IFRHTCMaskHead
+from .small_init_fcn_mask_head import SmallInitFCNMaskHead
 
-__all__ = ['IFRConvFCMaskHead', 'IFRHTCMaskHead']
+__all__ = ['IFRConvFCMaskHead', 'IFRHTCMaskHead', 'SmallInitFCNMaskHead']

@@ -1,7 +1,7 @@
 """IFRConvFCMaskHead: mmdet's ``FCNMaskHead`` with implicit feature refinement."""
 from mmdet.models import FCNMaskHead
 from mmdet.registry import MODELS
-from mmifr.models.layers import IFRTowerMixin
+from mmifr.models.layers import IFRTowerMixin, PredictorInitMixin
 
 #: Inference solve of the RoI mask heads unless ``ifr_cfg.test_solver`` is set:
 #: stop each RoI at a relative residual of 3e-2 and return ``F`` of its best
@@ -13,7 +13,7 @@ MASK_HEAD_TEST_SOLVER = dict(tol=3e-2, output='fz')
 
 
 @MODELS.register_module()
-class IFRConvFCMaskHead(IFRTowerMixin, FCNMaskHead):
+class IFRConvFCMaskHead(IFRTowerMixin, PredictorInitMixin, FCNMaskHead):
     """FCN mask head (Mask R-CNN, Cascade Mask R-CNN, Mask Scoring R-CNN,
     MaskTrack R-CNN) with IFR in place of its four 3x3 convs.
 
@@ -30,4 +30,5 @@ class IFRConvFCMaskHead(IFRTowerMixin, FCNMaskHead):
         *args, **kwargs: arguments of mmdet's ``FCNMaskHead``.
     """
     ifr_towers = ('convs', )
+    init_predictors = ('conv_logits', )
     default_test_solver = MASK_HEAD_TEST_SOLVER

@@ -1,12 +1,12 @@
 """IFRHTCMaskHead: mmdet's ``HTCMaskHead`` with implicit feature refinement."""
 from mmdet.models import HTCMaskHead
 from mmdet.registry import MODELS
-from mmifr.models.layers import IFRTowerMixin
+from mmifr.models.layers import IFRTowerMixin, PredictorInitMixin
 from .ifr_conv_fc_mask_head import MASK_HEAD_TEST_SOLVER
 
 
 @MODELS.register_module()
-class IFRHTCMaskHead(IFRTowerMixin, HTCMaskHead):
+class IFRHTCMaskHead(IFRTowerMixin, PredictorInitMixin, HTCMaskHead):
     """HTC mask head with IFR in place of its four 3x3 convs.
 
     HTC's mask information flow is kept: the refined feature ``H*`` is the
@@ -19,4 +19,5 @@ class IFRHTCMaskHead(IFRTowerMixin, HTCMaskHead):
         *args, **kwargs: arguments of mmdet's ``HTCMaskHead``.
     """
     ifr_towers = ('convs', )
+    init_predictors = ('conv_logits', )
     default_test_solver = MASK_HEAD_TEST_SOLVER

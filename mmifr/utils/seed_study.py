@@ -1,0 +1,104 @@
+"""Statistics of a seed study: many training runs of the same configs.
+
+A run is one trained and evaluated model, a dict with at least ``row``,
+``head`` (``'baseline'`` or ``'ifr'``), ``config``, ``seed``, ``iterations``,
+``segm_AP`` and ``bbox_AP`` (percent; ``None`` where the metric is absent).
+:func:`aggregate` turns a list of runs into per-(row, head) mean and sample
+std, and the difference of means IFR - baseline over the seeds both heads
+share; :func:`seed_study_markdown` renders both as tables.
+"""
+import math
+from collections import OrderedDict
+from typing import Dict, List, Optional, Sequence
+
+METRICS = ('segm_AP', 'bbox_AP')
+HEADS = ('baseline', 'ifr')
+HEAD_NAMES = {'baseline': 'stock', 'ifr': 'IFR'}
+RUN_KEYS = ('row', 'head', 'config', 'seed', 'iterations') + METRICS
+
+
+def mean_std(values: Sequence[float]) -> Dict[str, Optional[float]]:
+    """Mean and sample standard deviation (``ddof=1``; 0 for one value).
+
+    Returns:
+        dict: ``mean``, ``std`` and ``n``; ``mean`` and ``std`` are ``None``
+        for an empty input.
+    """
+    values = [float(v) for v in values]
+    n = len(values)
+    if not n:
+        return dict(mean=None, std=None, n=0)
+    mean = sum(values) / n
+    std = math.sqrt(sum((v - mean)**2 for v in values) / (n - 1)) if n > 1 else 0.0
+    return dict(mean=mean, std=std, n=n)
+
+
+def check_run(run: dict) -> None:
+    missing = [k for k in RUN_KEYS if k not in run]
+    if missing:
+        raise ValueError(f'seed-study run {run!r} lacks the key(s) {missing}')
+    if run['head'] not in HEADS:
+        raise ValueError(f"seed-study run head={run['head']!r}; allowed: {list(HEADS)}")
+
+
+def aggregate(runs: List[dict]) -> List[dict]:
+    """Per row: mean +- std of each metric per head, and IFR - stock.
+
+    The difference is taken per seed over the seeds that both heads ran
+    (paired: a seed fixes the data order and the shared initial weights), and
+    its mean +- std is reported with the number of pairs.
+
+    Returns:
+        list[dict]: one entry per row in order of first appearance:
+        ``{'row', 'seeds': {head: [...]}, head: {metric: mean_std},
+        'delta': {metric: mean_std}}``.
+    """
+    rows: 'OrderedDict[str, List[dict]]' = OrderedDict()
+    for run in runs:
+        check_run(run)
+        rows.setdefault(run['row'], []).append(run)
+    out = []
+    for name, row_runs in rows.items():
+        by_head = {h: {r['seed']: r for r in row_runs if r['head'] == h} for h in HEADS}
+        entry = dict(row=name, seeds={h: sorted(by_head[h]) for h in HEADS})
+        for head in HEADS:
+            entry[head] = {
+                m: mean_std([r[m] for r in by_head[head].values() if r[m] is not None])
+                for m in METRICS
+            }
+        paired = sorted(set(by_head['baseline']) & set(by_head['ifr']))
+        entry['delta'] = {
+            m: mean_std([
+                by_head['ifr'][s][m] - by_head['baseline'][s][m] for s in paired
+                if by_head['ifr'][s][m] is not None and by_head['baseline'][s][m] is not None
+            ])
+            for m in METRICS
+        }
+        out.append(entry)
+    return out
+
+
+def _pm(stat: dict, signed: bool = False) -> str:
+    if stat['mean'] is None:
+        return '-'
+    mean = f"{stat['mean']:+.1f}" if signed else f"{stat['mean']:.1f}"
+    return f"{mean} +- {stat['std']:.1f} (n={stat['n']})"
+
+
+def seed_study_markdown(runs: List[dict], title: str) -> str:
+    """Per-seed runs and the aggregate, as two markdown tables."""
+    lines = [f'### {title}', '', '| row | head | seed | iterations | mask AP | box AP |',
+             '| --- | --- | --- | --- | --- | --- |']
+    for run in sorted(runs, key=lambda r: (r['row'], HEADS.index(r['head']), r['seed'])):
+        cells = [run['row'], HEAD_NAMES[run['head']], str(run['seed']), str(run['iterations'])]
+        cells += ['-' if run[m] is None else f'{run[m]:.1f}' for m in METRICS]
+        lines.append('| ' + ' | '.join(cells) + ' |')
+    lines += ['', '| row | head | mask AP (mean +- std) | box AP (mean +- std) |',
+              '| --- | --- | --- | --- |']
+    for entry in aggregate(runs):
+        for head in HEADS:
+            lines.append(f"| {entry['row'] if head == 'baseline' else ''} | {HEAD_NAMES[head]} | "
+                         + ' | '.join(_pm(entry[head][m]) for m in METRICS) + ' |')
+        lines.append('| | IFR - stock (paired by seed) | ' +
+                     ' | '.join(_pm(entry['delta'][m], signed=True) for m in METRICS) + ' |')
+    return '\n'.join(lines) + '\n'
