@@ -53,3 +53,81 @@ def write_user_config(directory: str, route: str) -> str:
 def user_config_writer():
     """:func:`write_user_config`, for tests (``tests/`` is not a package)."""
     return write_user_config
+
+
+# Training on a tiny COCO-format dataset for one iteration, no validation: what a user config
+# adds to run with `tools/train.py` (mmifr's, mmdet's or `mim train`). One overlay per syntax.
+_TRAIN_SCOPE = '''\
+_base_ = './user_scope.py'
+img_scale = (64, 64)
+train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
+    dict(type='Resize', scale=img_scale, keep_ratio=True),
+    dict(type='PackDetInputs'),
+]
+train_dataloader = dict(
+    batch_size=1, num_workers=0, persistent_workers=False,
+    sampler=dict(_delete_=True, type='InfiniteSampler', shuffle=True),
+    dataset=dict(data_root={data_root!r}, ann_file={ann_file!r},
+                 data_prefix=dict(img={img_prefix!r}), metainfo=dict(classes={classes!r}),
+                 filter_cfg=dict(filter_empty_gt=True, min_size=4), pipeline=train_pipeline))
+train_cfg = dict(_delete_=True, type='IterBasedTrainLoop', max_iters=1, val_interval=100)
+val_dataloader = val_cfg = val_evaluator = None
+test_dataloader = test_cfg = test_evaluator = None
+param_scheduler = []
+default_hooks = dict(checkpoint=dict(interval=1, by_epoch=False), logger=dict(interval=1),
+                     visualization=dict(_delete_=True, type='DetVisualizationHook'))
+log_processor = dict(by_epoch=False)
+'''
+
+_TRAIN_NEW_STYLE = '''\
+from mmengine.config import read_base
+
+with read_base():
+    from .user_new_style import *  # noqa
+
+from mmcv.transforms import LoadImageFromFile
+from mmdet.datasets.transforms import LoadAnnotations, PackDetInputs, Resize
+from mmengine.dataset.sampler import InfiniteSampler
+from mmengine.runner.loops import IterBasedTrainLoop
+
+train_pipeline = [
+    dict(type=LoadImageFromFile),
+    dict(type=LoadAnnotations, with_bbox=True, with_mask=True),
+    dict(type=Resize, scale=(64, 64), keep_ratio=True),
+    dict(type=PackDetInputs),
+]
+train_dataloader.update(dict(  # noqa: F405
+    batch_size=1, num_workers=0, persistent_workers=False,
+    sampler=dict(type=InfiniteSampler, shuffle=True),
+    dataset=dict(data_root={data_root!r}, ann_file={ann_file!r},
+                 data_prefix=dict(img={img_prefix!r}), metainfo=dict(classes={classes!r}),
+                 filter_cfg=dict(filter_empty_gt=True, min_size=4), pipeline=train_pipeline)))
+train_cfg = dict(type=IterBasedTrainLoop, max_iters=1, val_interval=100)
+val_dataloader = val_cfg = val_evaluator = None
+test_dataloader = test_cfg = test_evaluator = None
+param_scheduler = []
+default_hooks.update(dict(checkpoint=dict(interval=1, by_epoch=False),  # noqa: F405
+                          logger=dict(interval=1)))
+log_processor.update(dict(by_epoch=False))  # noqa: F405
+'''
+
+
+def write_user_train_config(directory: str, route: str, dataset: dict) -> str:
+    """Write a one-iteration training config of ``route`` on ``dataset`` (``make_tiny_coco``).
+
+    The user config of :func:`write_user_config` is written beside it and inherited.
+    """
+    write_user_config(directory, route)
+    template = {'scope': _TRAIN_SCOPE, 'new_style': _TRAIN_NEW_STYLE}[route]
+    path = osp.join(directory, f'train_{route}.py')
+    with open(path, 'w') as f:
+        f.write(template.format(**dataset))
+    return path
+
+
+@pytest.fixture(scope='session')
+def user_train_config_writer():
+    """:func:`write_user_train_config`, for tests."""
+    return write_user_train_config
