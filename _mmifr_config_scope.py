@@ -12,7 +12,8 @@ not do by itself:
    but not for PEP 660 editable installs (``pip install -e .``): their metadata lies in
    site-packages while the package stays in the checkout, so the joined path does not exist.
    Both ``mmifr::`` (``<package>/.mim/configs``) and new-style ``read_base()`` imports of
-   ``mmifr.configs`` go through this function.
+   ``mmifr.configs`` go through this function, and openmim's copy of it finds
+   ``<package>/.mim/tools/train.py`` for ``mim train mmifr``.
 
 :func:`register` does both. It runs
 
@@ -38,9 +39,14 @@ SCOPE = 'mmifr'
 
 _CONFIG_UTILS = 'mmengine.config.utils'
 _PACKAGE_UTILS = 'mmengine.utils.package_utils'
-# Modules that bind ``get_installed_path`` by name when they are imported, so patching
-# package_utils after them does not reach them.
-_BINDERS = ('mmengine.utils', 'mmengine.config.config', 'mmengine.hub.hub')
+# openmim (``mim train/test mmifr``) has its own copy of get_installed_path, with the same flaw.
+_MIM_UTILS = 'mim.utils.utils'
+# Modules that bind ``get_installed_path`` by name when they are imported, so patching the
+# defining module after them does not reach them.
+_BINDERS = {
+    _PACKAGE_UTILS: ('mmengine.utils', 'mmengine.config.config', 'mmengine.hub.hub'),
+    _MIM_UTILS: ('mim.utils', 'mim.commands.train', 'mim.commands.test', 'mim.commands.run'),
+}
 
 
 def _real_package_path(package: str) -> str:
@@ -83,10 +89,12 @@ def register() -> None:
     """
     if _CONFIG_UTILS in sys.modules:
         _patch_config_utils(sys.modules[_CONFIG_UTILS])
-    if _PACKAGE_UTILS in sys.modules:
-        package_utils = sys.modules[_PACKAGE_UTILS]
+    for defining, binders in _BINDERS.items():
+        if defining not in sys.modules:
+            continue
+        package_utils = sys.modules[defining]
         _patch_package_utils(package_utils)
-        for name in _BINDERS:
+        for name in binders:
             module = sys.modules.get(name)
             if module is not None and hasattr(module, 'get_installed_path'):
                 module.get_installed_path = package_utils.get_installed_path
@@ -114,7 +122,11 @@ class _PatchingLoader(importlib.abc.Loader):
 class _ScopeFinder(importlib.abc.MetaPathFinder):
     """Patches mmengine's config and package utilities as they are imported."""
 
-    _PATCHES = {_CONFIG_UTILS: _patch_config_utils, _PACKAGE_UTILS: _patch_package_utils}
+    _PATCHES = {
+        _CONFIG_UTILS: _patch_config_utils,
+        _PACKAGE_UTILS: _patch_package_utils,
+        _MIM_UTILS: _patch_package_utils,
+    }
 
     def find_spec(self, fullname, path, target=None):
         patch = self._PATCHES.get(fullname)
