@@ -13,7 +13,6 @@ import torch
 from mmengine.config import Config
 from mmengine.registry import DefaultScope, init_default_scope
 
-import _mmifr_config_scope
 from mmifr import registry as mmifr_registry
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -160,3 +159,23 @@ def test_new_style_config_equals_the_classic_one():
     assert sorted(classic) == sorted(new)
     for key in classic:
         assert classic[key] == new[key], key
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('entry_point', ['mmifr', 'mmdet'])
+@pytest.mark.parametrize('route', ['scope', 'new_style'])
+def test_train_one_iteration_from_outside_the_repo(tmp_path, tiny_coco_factory,
+                                                   user_train_config_writer, route, entry_point):
+    """The checkout's ``tools/train.py`` and mmdet's own, against the editable install."""
+    import mmdet
+    dataset = tiny_coco_factory(str(tmp_path / 'data'), num_images=2)
+    config = user_train_config_writer(str(tmp_path), route, dataset)
+    script = (osp.join(REPO_ROOT, 'tools', 'train.py') if entry_point == 'mmifr' else osp.join(
+        osp.dirname(mmdet.__file__), '.mim', 'tools', 'train.py'))
+    env = dict(os.environ, OMP_NUM_THREADS='1', PYTHONWARNINGS='ignore')
+    env.pop('PYTHONPATH', None)
+    proc = subprocess.run([sys.executable, script, config, '--work-dir', str(tmp_path / 'work')],
+                          cwd=str(tmp_path), env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-5000:]
+    assert osp.isfile(tmp_path / 'work' / 'iter_1.pth')
+    assert 'ifr/fwd_nstep' in proc.stdout + proc.stderr

@@ -53,7 +53,8 @@ def test_unsupported_version_names_installed_and_supported(name, version):
     assert f'{name}>={minimum},<{maximum}' in message
 
 
-@pytest.mark.parametrize('module,name,version', [(mmcv, 'mmcv', '2.2.0'), (mmdet, 'mmdet', '2.28.2'),
+@pytest.mark.parametrize('module,name,version', [(mmcv, 'mmcv', '2.2.0'),
+                                                 (mmdet, 'mmdet', '2.28.2'),
                                                  (mmengine, 'mmengine', '0.8.0')])
 def test_check_dependencies_reads_the_installed_versions(monkeypatch, module, name, version):
     monkeypatch.setattr(module, '__version__', version)
@@ -75,7 +76,7 @@ def test_mmcv_ops_that_do_not_load(monkeypatch):
 
     def import_module(name, *args):
         if name == 'mmcv._ext':
-            raise ImportError('mmcv/_ext.cpython-311-x86_64-linux-gnu.so: undefined symbol: _ZN3c10')
+            raise ImportError('mmcv/_ext.cpython-311-x86_64-linux-gnu.so: undefined symbol')
         return real_import(name, *args)
 
     monkeypatch.setattr(version_check.importlib, 'import_module', import_module)
@@ -85,7 +86,7 @@ def test_mmcv_ops_that_do_not_load(monkeypatch):
 
 def test_missing_package_names_the_requirement(monkeypatch):
     monkeypatch.setitem(sys.modules, 'mmdet', None)
-    with pytest.raises(ImportError, match=r"needs mmdet, which is not installed.*mmdet>=3.0.0,<3.4.0"):
+    with pytest.raises(ImportError, match=r'needs mmdet, which is not installed.*mmdet>=3.0.0'):
         check_dependencies()
 
 

@@ -112,7 +112,8 @@ def test_import_mmifr_from_the_wheel(wheel_env, user_dir):
             'from mmengine.utils import get_installed_path\n'
             'print(json.dumps(dict(file=mmifr.__file__, scope="mmifr" in MODULE2PACKAGE,'
             ' path=get_installed_path("mmifr"), version=mmifr.__version__)))')
-    info = json.loads(_run([wheel_env['python'], '-c', code], cwd=str(user_dir)).stdout.splitlines()[-1])
+    stdout = _run([wheel_env['python'], '-c', code], cwd=str(user_dir)).stdout
+    info = json.loads(stdout.splitlines()[-1])
     assert info['file'].startswith(wheel_env['site']), info
     assert info['path'] == osp.join(wheel_env['site'], 'mmifr')
     assert info['scope']
@@ -141,7 +142,8 @@ def test_user_config_builds_and_runs_forward(wheel_env, user_dir, route):
 
 
 def _mmdet_train_script(python, cwd):
-    code = 'import mmdet, os.path as p; print(p.join(p.dirname(mmdet.__file__), ".mim/tools/train.py"))'
+    code = ('import mmdet, os.path as p; '
+            'print(p.join(p.dirname(mmdet.__file__), ".mim/tools/train.py"))')
     return _run([python, '-c', code], cwd=cwd).stdout.strip()
 
 

@@ -34,7 +34,9 @@ model = dict(
         anchor_generator=dict(
             type=AnchorGenerator, scales=[8], ratios=[0.5, 1.0, 2.0], strides=[4, 8, 16, 32, 64]),
         bbox_coder=dict(
-            type=DeltaXYWHBBoxCoder, target_means=[.0, .0, .0, .0], target_stds=[1.0, 1.0, 1.0, 1.0]),
+            type=DeltaXYWHBBoxCoder,
+            target_means=[.0, .0, .0, .0],
+            target_stds=[1.0, 1.0, 1.0, 1.0]),
         loss_cls=dict(type=CrossEntropyLoss, use_sigmoid=True, loss_weight=1.0),
         loss_bbox=dict(type=L1Loss, loss_weight=1.0)),
     roi_head=dict(
