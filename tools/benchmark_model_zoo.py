@@ -209,7 +209,8 @@ def measure(config: str, checkpoint: Optional[str], options: dict, device: str,
     cfg.merge_from_dict(options)
     model = init_detector(cfg, checkpoint, device=device)
     head_params = sum(p.numel() for p in replaced_head(model).parameters())
-    out = dict(head_params=head_params)
+    # The training seed of the config (one run of each model is one seed).
+    out = dict(head_params=head_params, seed=cfg.get('randomness', {}).get('seed'))
     dataset = DATASETS.build(cfg.test_dataloader.dataset)
     n = min(num_images + 1, len(dataset))
     if n < 2:
@@ -364,6 +365,9 @@ def main():
         })
         results.append(res)
     title = f"IFR vs stock head ({', '.join(sorted({r['metric'] for r in results}))} AP)"
+    seeds = {r[side].get('seed') for r in results for side in SIDES}
+    if len(seeds) == 1 and None not in seeds:
+        title += f', one run each, seed {seeds.pop()}'
     table = markdown(results, title)
     print(table, flush=True)
     with open(osp.join(args.work_dir, 'model_zoo.md'), 'w') as f:

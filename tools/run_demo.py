@@ -4,22 +4,38 @@ Steps (each skipped when its output already exists, so a rerun resumes):
 
 1. make the built-in shapes dataset (``tools/dataset_converters``),
 2. convert the ImageNet MobileNetV2 backbone (``tools/model_converters``),
-3. train and evaluate both demo configs, measure them, print and save the
-   table (``tools/benchmark_model_zoo.py`` on ``configs/ifr/demo/rows_shapes.yml``),
-4. draw both models' predicted masks side by side
+3. time a few training iterations of both models and print the expected
+   duration on this machine (machines of one kind differ ~3x in speed),
+4. train and evaluate both demo configs (seed 0), measure them, print and
+   save the table (``tools/benchmark_model_zoo.py`` on
+   ``configs/ifr/demo/rows_shapes.yml``),
+5. draw both models' predicted masks side by side
    (``tools/analysis_tools/compare_predictions.py``).
 
 Run from the repository root, normally through ``make demo``.
 """
 import argparse
 import json
+import os
 import os.path as osp
 import subprocess
 import sys
+import tempfile
 import time
+
+import yaml
+from mmengine.config import Config
+from mmengine.hooks import Hook
+from mmengine.runner import Runner
+
+import mmifr  # noqa: F401  (registers the IFR modules for the timing runs)
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 ROWS = 'configs/ifr/demo/rows_shapes.yml'
+SEED_STUDY = 'docs/results/demo_seeds.md'
+#: Evaluating and timing one model on the 50 val images takes about as long as
+#: this many training iterations of the stock model.
+EVAL_ITERATIONS = 40
 
 
 def parse_args():
@@ -37,6 +53,62 @@ def run(step: str, cmd: list) -> None:
     subprocess.run(cmd, check=True, cwd=ROOT)
 
 
+def seconds_per_iteration(config: str, iters: int = 4, deq: bool = False) -> float:
+    """Median training time of iterations 2..``iters`` of ``config``;
+    ``deq`` times an IFR model in its DEQ phase instead of its unrolled
+    warm-up."""
+    cfg = Config.fromfile(osp.join(ROOT, config))
+    cfg.train_cfg.max_iters = iters
+    cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=10**9, save_last=False)
+    cfg.log_level = 'WARNING'
+    if deq:
+        for hook in cfg.get('custom_hooks', []):
+            if hook['type'] == 'IFRUnrollWarmupHook':
+                hook['switch_ratio'] = 0.0
+    times = []
+
+    class Timer(Hook):
+
+        def before_train_iter(self, runner, batch_idx, data_batch=None):
+            self.started = time.perf_counter()
+
+        def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
+            times.append(time.perf_counter() - self.started)
+
+    with tempfile.TemporaryDirectory() as work_dir:
+        cfg.work_dir = work_dir
+        # mmengine keeps one logger / visualizer per experiment name; a name
+        # of its own keeps each timing run out of the previous one's folders.
+        cfg.experiment_name = f'timing_{osp.basename(work_dir)}'
+        cwd = os.getcwd()
+        os.chdir(ROOT)
+        try:
+            runner = Runner.from_cfg(cfg)
+            runner.register_hook(Timer(), priority='LOWEST')
+            runner.train()
+        finally:
+            os.chdir(cwd)
+    times = sorted(times[1:])
+    return times[len(times) // 2]
+
+
+def estimate_duration(row: dict) -> None:
+    """Print the expected training + evaluation time of the demo pair."""
+    print('\n==== [demo] timing the first training iterations of both models', flush=True)
+    stock = seconds_per_iteration(row['baseline']['config'])
+    unrolled = seconds_per_iteration(row['ifr']['config'])
+    deq = seconds_per_iteration(row['ifr']['config'], deq=True)
+    cfg = Config.fromfile(osp.join(ROOT, row['ifr']['config']))
+    iters = cfg.train_cfg.max_iters
+    ratio = next((h['switch_ratio'] for h in cfg.get('custom_hooks', [])
+                  if h['type'] == 'IFRUnrollWarmupHook'), 0.0)
+    total = (iters * stock + iters * (ratio * unrolled + (1 - ratio) * deq) +
+             2 * EVAL_ITERATIONS * stock)
+    print(f'[demo] {stock:.2f} s/iteration (stock), {unrolled:.2f} (IFR, unrolled warm-up), '
+          f'{deq:.2f} (IFR, DEQ): expect ~{total / 60:.0f} min for training and evaluation on '
+          f'this machine (mmengine prints the ETA of each run)', flush=True)
+
+
 def main():
     args = parse_args()
     py = sys.executable
@@ -50,6 +122,9 @@ def main():
             [py, 'tools/model_converters/mobilenetv2_to_mmdet.py', '--out', args.pretrained])
     table_json = osp.join(ROOT, args.work_dir, 'model_zoo.json')
     if args.retrain or not osp.exists(table_json):
+        with open(osp.join(ROOT, ROWS)) as f:
+            (row, ) = yaml.safe_load(f)['rows']
+        estimate_duration(row)
         run('train + evaluate stock and IFR Mask R-CNN', [
             py, 'tools/benchmark_model_zoo.py', '--rows', ROWS, '--train', '--work-dir',
             args.work_dir
@@ -65,6 +140,9 @@ def main():
     ])
     with open(osp.join(ROOT, args.work_dir, 'model_zoo.md')) as f:
         print('\n' + f.read())
+    print(f'[demo] one seed is an anecdote: mean +- std of this pair over seeds is in {SEED_STUDY} '
+          '(rerun it: python tools/benchmark_model_zoo.py --rows '
+          f'{ROWS} --seeds 0 1 2 --work-dir work_dirs/seed_study)')
     print(f'[demo] table: {args.work_dir}/model_zoo.md (+ .json), images: {args.work_dir}/vis/, '
           f'total {(time.time() - started) / 60:.1f} min')
 

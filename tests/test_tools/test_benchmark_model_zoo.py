@@ -134,7 +134,7 @@ def test_seed_study_trains_each_seed_and_aggregates(tmp_path, tool_runner):
         str(rows), '--seeds', '0', '1', '--work-dir',
         str(work_dir), '--cfg-options', *options
     ]
-    tool_runner(command, cwd=str(tmp_path), timeout=900)
+    tool_runner(command, cwd=str(tmp_path), timeout=1800)
 
     runs = json.loads((work_dir / 'seed_study.json').read_text())['runs']
     assert [(r['head'], r['seed']) for r in runs] == [('baseline', 0), ('baseline', 1),
