@@ -283,6 +283,23 @@ def trained_iterations(checkpoint: str) -> int:
     return int(meta['iter'])
 
 
+def last_test_metrics(work_dir: str, checkpoint: str) -> Optional[dict]:
+    """The metrics of the newest ``tools/test.py`` run in ``work_dir`` made
+    after ``checkpoint`` was written, or ``None``: a study interrupted after a
+    model was evaluated does not evaluate it again."""
+    newest = None
+    for path in glob.glob(osp.join(work_dir, '*', '*.json')):
+        if osp.getmtime(path) < osp.getmtime(checkpoint):
+            continue
+        with open(path) as f:
+            lines = [line for line in f if line.strip()]
+        last = json.loads(lines[-1]) if lines else {}
+        if any(k.startswith('coco/') for k in last) and (
+                newest is None or osp.getmtime(path) > newest[0]):
+            newest = (osp.getmtime(path), last)
+    return newest[1] if newest else None
+
+
 def seed_run(row: dict, side: str, seed: int, args) -> dict:
     """Train (unless done before) and evaluate one model with one seed."""
     work_dir = osp.join(args.work_dir, row['name'], side, f'seed{seed}')
@@ -298,12 +315,14 @@ def seed_run(row: dict, side: str, seed: int, args) -> dict:
             checkpoint = f.read().strip()
     else:
         checkpoint = train(config, work_dir, options, args.gpus)
-    metrics = evaluate(config, checkpoint, work_dir, options, args.gpus)
+    metrics = last_test_metrics(work_dir, checkpoint) or evaluate(
+        config, checkpoint, work_dir, options, args.gpus)
     run = dict(
         row=row['name'], head=side, config=row[side]['config'], seed=seed,
         iterations=trained_iterations(checkpoint),
         segm_AP=coco_aps(metrics, 'segm').get('AP'), bbox_AP=coco_aps(metrics, 'bbox').get('AP'),
-        checkpoint=checkpoint, metrics=metrics)
+        checkpoint=osp.relpath(checkpoint, ROOT) if checkpoint.startswith(ROOT) else checkpoint,
+        metrics=metrics)
     with open(record, 'w') as f:
         json.dump(run, f, indent=2)
     return run

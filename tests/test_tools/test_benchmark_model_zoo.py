@@ -156,8 +156,10 @@ def test_seed_study_trains_each_seed_and_aggregates(tmp_path, tool_runner):
     assert f'| tiny | IFR | {mean:.1f} +- ' in table
     assert 'IFR - stock (paired by seed)' in table
 
-    # A rerun reuses the finished runs instead of training again.
-    for run in runs:
+    # A rerun reuses the finished runs instead of training again, and a run
+    # trained and evaluated before its record was written is not evaluated again.
+    os.remove(osp.join(osp.dirname(runs[0]['checkpoint']), 'seed_run.json'))
+    for run in runs[1:]:
         os.remove(run['checkpoint'])
     tool_runner(command, cwd=str(tmp_path), timeout=300)
     assert json.loads((work_dir / 'seed_study.json').read_text())['runs'] == runs
