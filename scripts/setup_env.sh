@@ -19,7 +19,7 @@ PYTHON="${PYTHON:-$(command -v python3.11 || command -v python3)}"
 
 log() { printf '[setup_env] %s\n' "$*"; }
 
-stamp_inputs() { cat requirements.txt requirements/*.txt setup.cfg scripts/setup_env.sh | sha256sum | cut -c1-16; }
+stamp_inputs() { cat requirements.txt requirements/*.txt setup.cfg setup.py scripts/setup_env.sh | sha256sum | cut -c1-16; }
 STAMP="$VENV/.mmifr-setup-$(stamp_inputs)"
 
 if [[ ! -x "$VENV/bin/python" ]]; then
