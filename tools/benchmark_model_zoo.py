@@ -306,7 +306,10 @@ def seed_run(row: dict, side: str, seed: int, args) -> dict:
     record = osp.join(work_dir, 'seed_run.json')
     if osp.exists(record):
         with open(record) as f:
-            return json.load(f)
+            run = json.load(f)
+        # A work dir shared by two rows (the same stock runs) keeps one record.
+        if (run['row'], run['config'], run['seed']) == (row['name'], row[side]['config'], seed):
+            return run
     config = resolve_config(row[side]['config'])
     options = args.cfg_options + [f'randomness.seed={seed}']
     last = osp.join(work_dir, 'last_checkpoint')
