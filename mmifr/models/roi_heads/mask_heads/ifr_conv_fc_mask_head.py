@@ -5,10 +5,11 @@ from mmifr.models.layers import IFRTowerMixin, PredictorInitMixin
 
 #: Inference solve of the RoI mask heads unless ``ifr_cfg.test_solver`` is set:
 #: stop each RoI at a relative residual of 3e-2 and return ``F`` of its best
-#: iterate (a free extra step). On the trained CPU demo model this takes 4.4
-#: Broyden steps per RoI on average instead of 9.8, for the same mask AP
-#: (docs/performance.md, Table 7 redone). ``ifr_cfg.test_solver=dict()``
-#: restores the paper's protocol (the training solve at test time).
+#: iterate (a free extra step). On the trained CPU demo models this takes
+#: 4.4-5.6 Broyden steps per RoI on average instead of ~10, for mask AP -0.1
+#: (mmdet-init model) to -0.4 (current models) against the full solve
+#: (docs/performance.md). ``ifr_cfg.test_solver=dict()`` restores the
+#: paper's protocol (the training solve at test time).
 MASK_HEAD_TEST_SOLVER = dict(tol=3e-2, output='fz')
 
 
@@ -27,6 +28,10 @@ class IFRConvFCMaskHead(IFRTowerMixin, PredictorInitMixin, FCNMaskHead):
     Args:
         ifr_cfg (dict): config of the :class:`~mmifr.models.layers.IFRRefiner`
             that replaces each tower. Default: ``dict(type='IFRRefiner')``.
+        predictor_init_std (float, optional): std of the N(0, std) init of
+            the predictors behind the refiner (``init_predictors``), ``None``
+            for mmdet's; see :class:`~mmifr.models.layers.PredictorInitMixin`.
+            Default: 0.001.
         *args, **kwargs: arguments of mmdet's ``FCNMaskHead``.
     """
     ifr_towers = ('convs', )

@@ -16,6 +16,10 @@ class IFRHTCMaskHead(IFRTowerMixin, PredictorInitMixin, HTCMaskHead):
     Args:
         ifr_cfg (dict): config of the :class:`~mmifr.models.layers.IFRRefiner`
             that replaces each tower. Default: ``dict(type='IFRRefiner')``.
+        predictor_init_std (float, optional): std of the N(0, std) init of
+            the predictors behind the refiner (``init_predictors``), ``None``
+            for mmdet's; see :class:`~mmifr.models.layers.PredictorInitMixin`.
+            Default: 0.001.
         *args, **kwargs: arguments of mmdet's ``HTCMaskHead``.
     """
     ifr_towers = ('convs', )
