@@ -28,7 +28,8 @@ def test_one_step_is_two_convs_and_parity_is_two_steps():
     conv = 9 * 16 * 16 * 6 * 5  # multiply-adds of one 3x3 conv, no bias counted
     assert row['refiner'] == 'tower.0' and row['input'] == [16, 6, 5]
     assert row['stock_tower'] == 4 * conv
-    # Two convs plus three GroupNorms (a few FLOPs per element each: 5 % here, 0.3 % at 256 channels).
+    # Two convs plus three GroupNorms (a few FLOPs per element each: +5 % here,
+    # +0.3 % at 256 channels).
     assert 2 * conv < row['block'] < 2.2 * conv
     assert row['inject'] == 0
     assert row['parity_steps'] == pytest.approx(4 * conv / row['block'])
