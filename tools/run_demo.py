@@ -53,18 +53,16 @@ def run(step: str, cmd: list) -> None:
     subprocess.run(cmd, check=True, cwd=ROOT)
 
 
-def seconds_per_iteration(config: str, iters: int = 4, deq: bool = False) -> float:
-    """Median training time of iterations 2..``iters`` of ``config``;
-    ``deq`` times an IFR model in its DEQ phase instead of its unrolled
-    warm-up."""
+def iteration_times(config: str, iters: int, switch_ratio: float = None) -> list:
+    """Training time of each of the first ``iters`` iterations of ``config``;
+    ``switch_ratio`` moves an IFR model's unrolled-warm-up -> DEQ switch."""
     cfg = Config.fromfile(osp.join(ROOT, config))
     cfg.train_cfg.max_iters = iters
     cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=10**9, save_last=False)
     cfg.log_level = 'WARNING'
-    if deq:
-        for hook in cfg.get('custom_hooks', []):
-            if hook['type'] == 'IFRUnrollWarmupHook':
-                hook['switch_ratio'] = 0.0
+    for hook in cfg.get('custom_hooks', []):
+        if hook['type'] == 'IFRUnrollWarmupHook' and switch_ratio is not None:
+            hook['switch_ratio'] = switch_ratio
     times = []
 
     class Timer(Hook):
@@ -77,9 +75,11 @@ def seconds_per_iteration(config: str, iters: int = 4, deq: bool = False) -> flo
 
     with tempfile.TemporaryDirectory() as work_dir:
         cfg.work_dir = work_dir
-        # mmengine keeps one logger / visualizer per experiment name; a name
-        # of its own keeps each timing run out of the previous one's folders.
+        # mmengine keeps one visualizer per name (mmdet's configs name theirs
+        # 'visualizer'); unnamed, it takes the run's own experiment name, so
+        # each timing run writes into its own temporary folder.
         cfg.experiment_name = f'timing_{osp.basename(work_dir)}'
+        cfg.visualizer.pop('name', None)
         cwd = os.getcwd()
         os.chdir(ROOT)
         try:
@@ -88,16 +88,22 @@ def seconds_per_iteration(config: str, iters: int = 4, deq: bool = False) -> flo
             runner.train()
         finally:
             os.chdir(cwd)
-    times = sorted(times[1:])
-    return times[len(times) // 2]
+    return times
+
+
+def _median(values: list) -> float:
+    values = sorted(values)
+    return values[len(values) // 2]
 
 
 def estimate_duration(row: dict) -> None:
     """Print the expected training + evaluation time of the demo pair."""
     print('\n==== [demo] timing the first training iterations of both models', flush=True)
-    stock = seconds_per_iteration(row['baseline']['config'])
-    unrolled = seconds_per_iteration(row['ifr']['config'])
-    deq = seconds_per_iteration(row['ifr']['config'], deq=True)
+    # The first iteration of a run pays for lazy initialisation: left out.
+    stock = _median(iteration_times(row['baseline']['config'], 3)[1:])
+    # One IFR run, switched half-way: iterations 2-3 unrolled, 5-6 DEQ.
+    ifr = iteration_times(row['ifr']['config'], 6, switch_ratio=0.5)
+    unrolled, deq = _median(ifr[1:3]), _median(ifr[4:])
     cfg = Config.fromfile(osp.join(ROOT, row['ifr']['config']))
     iters = cfg.train_cfg.max_iters
     ratio = next((h['switch_ratio'] for h in cfg.get('custom_hooks', [])

@@ -153,7 +153,7 @@ def test_seed_study_trains_each_seed_and_aggregates(tmp_path, tool_runner):
     assert not torch.equal(*weights)
     table = (work_dir / 'seed_study.md').read_text()
     mean = sum(r['segm_AP'] for r in runs if r['head'] == 'ifr') / 2
-    assert f'| tiny | IFR | {mean:.1f} +- ' in table
+    assert f'|  | IFR | {mean:.1f} +- ' in table
     assert 'IFR - stock (paired by seed)' in table
 
     # A rerun reuses the finished runs instead of training again, and a run
