@@ -100,10 +100,10 @@ def estimate_duration(row: dict) -> None:
     """Print the expected training + evaluation time of the demo pair."""
     print('\n==== [demo] timing the first training iterations of both models', flush=True)
     # The first iteration of a run pays for lazy initialisation: left out.
-    stock = _median(iteration_times(row['baseline']['config'], 3)[1:])
-    # One IFR run, switched half-way: iterations 2-3 unrolled, 5-6 DEQ.
-    ifr = iteration_times(row['ifr']['config'], 6, switch_ratio=0.5)
-    unrolled, deq = _median(ifr[1:3]), _median(ifr[4:])
+    stock = _median(iteration_times(row['baseline']['config'], 4)[1:])
+    # One IFR run, switched half-way: iterations 2-4 unrolled, 6-8 DEQ.
+    ifr = iteration_times(row['ifr']['config'], 8, switch_ratio=0.5)
+    unrolled, deq = _median(ifr[1:4]), _median(ifr[5:])
     cfg = Config.fromfile(osp.join(ROOT, row['ifr']['config']))
     iters = cfg.train_cfg.max_iters
     ratio = next((h['switch_ratio'] for h in cfg.get('custom_hooks', [])
