@@ -9,6 +9,7 @@ from mmdet.registry import MODELS
 from mmdet.utils import ConfigType, OptMultiConfig
 
 FORMS = ('bounded', 'literal', 'plain')
+CONV_INITS = ('kaiming', 'pytorch')
 
 
 @MODELS.register_module()
@@ -39,6 +40,10 @@ class DoubleResidualBlock(BaseModule):
         norm_cfg (dict): norm after each conv. Default: GN with 4 groups.
         form (str): ``'bounded'``, ``'literal'`` or ``'plain'``.
         weight_norm (bool): weight-normalise the convs (paper Sec. 4.2).
+        conv_init (str): init of ``W1``/``W2``: ``'kaiming'`` (normal,
+            ``fan_out``, as Mask R-CNN's mask head; the paper's Sec. 4.2) or
+            ``'pytorch'`` (``nn.Conv2d``'s own, what the released code
+            leaves them at).
         init_cfg (dict, optional): mmengine init config.
     """
 
@@ -48,10 +53,14 @@ class DoubleResidualBlock(BaseModule):
                  norm_cfg: ConfigType = dict(type='GN', num_groups=4, requires_grad=True),
                  form: str = 'bounded',
                  weight_norm: bool = True,
+                 conv_init: str = 'kaiming',
                  init_cfg: OptMultiConfig = None) -> None:
         super().__init__(init_cfg=init_cfg)
         if form not in FORMS:
             raise ValueError(f'form={form!r} is not supported; allowed values: {list(FORMS)}')
+        if conv_init not in CONV_INITS:
+            raise ValueError(
+                f'conv_init={conv_init!r} is not supported; allowed values: {list(CONV_INITS)}')
         mid_channels = mid_channels or channels
         for name, value in (('channels', channels), ('mid_channels', mid_channels)):
             groups = norm_cfg.get('num_groups', 1)
@@ -61,6 +70,7 @@ class DoubleResidualBlock(BaseModule):
         self.channels = channels
         self.form = form
         self.weight_norm = weight_norm
+        self.conv_init = conv_init
         self.conv1 = nn.Conv2d(channels, mid_channels, 3, padding=1, bias=False)
         self.norm1 = build_norm_layer(norm_cfg, mid_channels)[1]
         self.conv2 = nn.Conv2d(mid_channels, channels, 3, padding=1, bias=False)
@@ -71,8 +81,12 @@ class DoubleResidualBlock(BaseModule):
             parametrizations.weight_norm(self.conv2)
 
     def init_weights(self) -> None:
-        """Kaiming init as in Mask R-CNN's mask head (paper Sec. 4.2)."""
+        """Kaiming init as in Mask R-CNN's mask head (paper Sec. 4.2), or
+        ``nn.Conv2d``'s own for ``conv_init='pytorch'``."""
         super().init_weights()
+        if self.conv_init == 'pytorch':
+            # Weight norm was applied to the construction-time draw already.
+            return
         for conv in (self.conv1, self.conv2):
             weight = torch.empty_like(conv.weight)
             nn.init.kaiming_normal_(weight, mode='fan_out', nonlinearity='relu')

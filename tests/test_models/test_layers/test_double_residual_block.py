@@ -183,3 +183,29 @@ def test_init_has_kaiming_scale():
     expected = math.sqrt(2 / (256 * 9))
     for conv in (block.conv1, block.conv2):
         assert abs(conv.weight.detach().std().item() / expected - 1) < 0.02
+
+
+@pytest.mark.parametrize('weight_norm', [True, False], ids=['weight_norm', 'no_weight_norm'])
+def test_pytorch_conv_init_keeps_the_construction_draw(weight_norm):
+    """``conv_init='pytorch'`` (the released code's) leaves ``nn.Conv2d``'s
+    own draw, std ``1 / sqrt(3 fan_in)``, and the forward is unchanged by the
+    conv scale: GroupNorm follows each conv."""
+    torch.manual_seed(5)
+    block = DoubleResidualBlock(256, conv_init='pytorch', weight_norm=weight_norm)
+    before = [conv.weight.detach().clone() for conv in (block.conv1, block.conv2)]
+    block.init_weights()
+    expected = 1 / math.sqrt(3 * 256 * 9)
+    for conv, w in zip((block.conv1, block.conv2), before):
+        torch.testing.assert_close(conv.weight.detach(), w)
+        assert abs(conv.weight.detach().std().item() / expected - 1) < 0.02
+    scaled = DoubleResidualBlock(256, weight_norm=False)
+    with torch.no_grad():
+        for ours, theirs in ((block.conv1, scaled.conv1), (block.conv2, scaled.conv2)):
+            theirs.weight.copy_(ours.weight * 2.5)
+    h, x = torch.randn(2, 256, 7, 7), torch.randn(2, 256, 7, 7)
+    torch.testing.assert_close(block(h, x), scaled(h, x), atol=1e-4, rtol=1e-4)
+
+
+def test_bad_conv_init_raises():
+    with pytest.raises(ValueError, match=r"conv_init='xavier'.*allowed values.*pytorch"):
+        DoubleResidualBlock(16, conv_init='xavier')
