@@ -10,17 +10,19 @@ from .ifr_solver_stats_hook import find_refiners
 
 @HOOKS.register_module()
 class IFRAuxLossHook(Hook):
-    """Put the refiners' auxiliary losses (``jac_reg``) into the loss dict.
+    """Put the refiners' auxiliary losses into the loss dict.
 
     A refiner with ``jac_reg`` queues its Jacobian penalty at each training
-    forward, whatever head or framework it sits in. This hook adds a forward
+    forward, one with an ``initializer`` the regression loss of its guess,
+    whatever head or framework it sits in. This hook adds a forward
     hook to the detector itself: after a ``mode='loss'`` forward it pops the
-    queued penalties and adds them to the returned dict as
-    ``loss_ifr_jac``. From there the penalty is an ordinary mmdet loss:
+    queued losses and adds them to the returned dict as ``loss_ifr_jac`` /
+    ``loss_ifr_init``. From there each is an ordinary mmdet loss:
     summed by ``parse_losses``, logged beside ``loss_mask``, scaled like the
     others by gradient accumulation and AMP loss scaling, reduced by DDP.
 
-    Without any refiner with ``jac_reg`` the hook does nothing.
+    Without any refiner with ``jac_reg`` or ``initializer`` the hook does
+    nothing.
     """
 
     def __init__(self) -> None:
@@ -29,7 +31,7 @@ class IFRAuxLossHook(Hook):
 
     def before_train(self, runner) -> None:
         model = runner.model.module if is_model_wrapper(runner.model) else runner.model
-        self._refiners = {n: r for n, r in find_refiners(model).items() if r.jac_reg}
+        self._refiners = {n: r for n, r in find_refiners(model).items() if r.has_aux_losses}
         if self._refiners and self._handle is None:
             self._handle = model.register_forward_hook(self._add_losses, with_kwargs=True)
 

@@ -1,8 +1,9 @@
 from .double_residual_block import DoubleResidualBlock
+from .fixed_point_initializer import FixedPointInitializer
 from .ifr_refiner import IFRRefiner
 from .ifr_tower import IFRTowerMixin
 from .predictor_init import PREDICTOR_INIT_STD, PredictorInitMixin
 
 __all__ = [
-    'DoubleResidualBlock', 'IFRRefiner', 'IFRTowerMixin', 'PREDICTOR_INIT_STD', 'PredictorInitMixin'
+    'DoubleResidualBlock', 'FixedPointInitializer', 'IFRRefiner', 'IFRTowerMixin', 'PREDICTOR_INIT_STD', 'PredictorInitMixin'
 ]

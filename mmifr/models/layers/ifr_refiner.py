@@ -2,7 +2,7 @@
 import copy
 import inspect
 from collections import deque
-from typing import Deque, List, Optional
+from typing import Deque, List, Optional, Tuple
 
 import torch
 from mmcv.cnn import ConvModule
@@ -107,6 +107,14 @@ class IFRRefiner(BaseModule):
             queued (:meth:`pop_aux_losses`) and added to the model's loss
             dict as ``loss_ifr_jac`` by
             :class:`~mmifr.engine.hooks.IFRAuxLossHook`. ``None``: off.
+        initializer (dict, optional): config of a learned initial guess of
+            ``H*`` from ``X`` (e.g. ``dict(type='FixedPointInitializer')``,
+            :class:`~mmifr.models.layers.FixedPointInitializer`), used by
+            the ``'deq'`` solve instead of ``H0 = 0``; ``channels`` is filled
+            in. In training it regresses the solve's ``H*`` (both detached),
+            queued as ``loss_ifr_init`` like ``jac_reg``'s term; the unrolled
+            warm-up keeps ``H0 = 0`` (its output is no fixed point to learn).
+            ``None``: off.
         norm_cfg (dict): norm of the input projection.
         init_cfg (dict, optional): mmengine init config.
     """
@@ -120,6 +128,7 @@ class IFRRefiner(BaseModule):
                  solver: ConfigType = DEFAULT_SOLVER,
                  test_solver: OptConfigType = None,
                  jac_reg: OptConfigType = None,
+                 initializer: OptConfigType = None,
                  norm_cfg: ConfigType = dict(type='GN', num_groups=4, requires_grad=True),
                  init_cfg: OptMultiConfig = None) -> None:
         super().__init__(init_cfg=init_cfg)
@@ -154,18 +163,29 @@ class IFRRefiner(BaseModule):
         if self.jac_reg and mode == 'explicit':
             raise ValueError("jac_reg needs a fixed point (mode='deq' or 'unroll'); "
                              "mode='explicit' has none")
+        if initializer is not None and mode != 'deq':
+            raise ValueError(f"initializer starts the DEQ solve (mode='deq'); mode={mode!r} "
+                             'starts from H0 = 0 by definition')
+        self.initializer = (
+            MODELS.build(dict(initializer, channels=channels)) if initializer is not None else None)
         self.unroll_warmup: Optional[int] = None
         self.stats_buffer: Deque[DEQStats] = deque(maxlen=256)
         # Unweighted Jacobian estimates (jac_reg), logged as ifr/jac_frobenius;
         # kept as tensors so that training does not wait on the device.
         self.jac_buffer: Deque[Tensor] = deque(maxlen=256)
-        self.aux_losses: List[Tensor] = []
+        # (loss name, scalar) pairs, summed per name by pop_aux_losses().
+        self.aux_losses: List[Tuple[str, Tensor]] = []
         self.nonfinite_events = 0
 
     def set_unroll_warmup(self, steps: Optional[int]) -> None:
         """Run ``'deq'`` as ``steps`` unrolled applications until called with
         ``None`` (the reference recipe's warm-up stage)."""
         self.unroll_warmup = steps
+
+    @property
+    def has_aux_losses(self) -> bool:
+        """Whether training forwards queue losses (``jac_reg``, ``initializer``)."""
+        return bool(self.jac_reg) or self.initializer is not None
 
     @property
     def effective_mode(self) -> str:
@@ -176,12 +196,17 @@ class IFRRefiner(BaseModule):
     def _params(self) -> List[Tensor]:
         return [p for p in self.block.parameters()]
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, x: Tensor, h0: Optional[Tensor] = None) -> Tensor:
         """Refine ``x``.
 
         Args:
             x (Tensor): ``(N, in_channels, H, W)`` RoI features or a whole
                 feature map; ``N`` may be 0.
+            h0 (Tensor, optional): ``(N, channels, H, W)`` initial guess of
+                the ``'deq'`` solve, e.g. the fixed point of the same object
+                in the previous video frame (a warm start: fewer steps to the
+                same ``H*``). It takes precedence over ``initializer``.
+                Default: ``H0 = 0`` or the initializer's guess.
 
         Returns:
             Tensor: ``(N, channels, H, W)`` the refined feature ``H*``.
@@ -189,46 +214,66 @@ class IFRRefiner(BaseModule):
         if self.inject is not None:
             x = self.inject(x)
         mode = self.effective_mode
+        if h0 is not None and mode != 'deq':
+            raise ValueError(f'h0 (a warm start) needs the DEQ solve; this refiner runs '
+                             f'{mode!r} (mode={self.mode!r}, unroll warm-up '
+                             f'{self.unroll_warmup})')
+        if h0 is not None and h0.shape != x.shape:
+            raise ValueError(f'h0 has shape {tuple(h0.shape)}; the refined feature has '
+                             f'{tuple(x.shape)}')
         if mode == 'explicit':
             h = torch.zeros_like(x)
             for block in self.blocks:
                 h = block(h, x)
             return h
+        guess = None
         if mode == 'unroll':
             overrides = dict(solver='unroll', max_iter=self.unroll_warmup or self.num_steps)
         else:
             overrides = self._eval_overrides() if not self.training else {}
-        h = self.deq(self.block, x, params=self._params(), **overrides)
+            if h0 is None and self.initializer is not None:
+                # X detached: the guess must not shape the features it reads.
+                guess = self.initializer(x.detach())
+                h0 = guess.detach()
+        h = self.deq(self.block, x, params=self._params(), h0=h0, **overrides)
         self._record(self.deq.last_stats)
-        if self.jac_reg and self.training and torch.is_grad_enabled():
-            self._queue_jacobian_loss(h, x)
+        if self.training and torch.is_grad_enabled():
+            if self.jac_reg:
+                self._queue_jacobian_loss(h, x)
+            if guess is not None:
+                self._queue_loss('loss_ifr_init', self.initializer.loss(guess, h))
         return h
 
-    def _queue_jacobian_loss(self, h: Tensor, x: Tensor) -> None:
+    def _queue_loss(self, name: str, loss: Tensor) -> None:
         if len(self.aux_losses) >= MAX_QUEUED_AUX_LOSSES:
             raise RuntimeError(
-                'IFRRefiner: jac_reg is set but its losses are never added to the model '
-                "loss: add dict(type='IFRAuxLossHook') to custom_hooks (configs/ifr/_base_/"
-                'ifr_runtime.py has it), or call pop_aux_losses() after each forward')
+                f'IFRRefiner: {name} is queued but the refiner\'s losses are never added to '
+                "the model loss: add dict(type='IFRAuxLossHook') to custom_hooks (configs/ifr/"
+                '_base_/ifr_runtime.py has it), or call pop_aux_losses() after each forward')
+        self.aux_losses.append((name, loss))
+
+    def _queue_jacobian_loss(self, h: Tensor, x: Tensor) -> None:
         # At the detached H, with X detached too: the penalty shapes the block
         # only. Through X it would also reshape the backbone and FPN features
         # that the box head shares.
         z = h.detach().requires_grad_()
         frob = jacobian_frobenius(self.block(z, x.detach()), z, self.jac_reg['num_probes'])
-        self.aux_losses.append(frob * self.jac_reg['weight'])
+        self._queue_loss('loss_ifr_jac', frob * self.jac_reg['weight'])
         self.jac_buffer.append(frob.detach())
 
     def pop_aux_losses(self) -> dict:
         """Return and clear the queued training losses.
 
         Returns:
-            dict: ``{'loss_ifr_jac': Tensor}`` (scalar, summed over the
-            forwards since the last call), or ``{}`` if none is queued.
+            dict: ``{'loss_ifr_jac': Tensor, 'loss_ifr_init': Tensor}``
+            (scalars, each summed over the forwards since the last call; only
+            the queued ones), or ``{}`` if none is queued.
         """
-        if not self.aux_losses:
-            return {}
-        losses, self.aux_losses = self.aux_losses, []
-        return dict(loss_ifr_jac=torch.stack(losses).sum())
+        losses: dict = {}
+        for name, loss in self.aux_losses:
+            losses[name] = losses[name] + loss if name in losses else loss
+        self.aux_losses = []
+        return losses
 
     def _eval_overrides(self) -> dict:
         """:attr:`test_overrides` as applied in eval mode.

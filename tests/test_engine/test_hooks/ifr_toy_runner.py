@@ -51,7 +51,7 @@ class ToyDataset(Dataset):
 class ToyIFRModel(BaseModel):
     """``y = w . H*(x) + b`` with ``H*`` the IFR equilibrium of ``x``."""
 
-    def __init__(self, jac_reg=None):
+    def __init__(self, jac_reg=None, initializer=None):
         super().__init__()
         self.refiner = IFRRefiner(
             in_channels=C,
@@ -63,7 +63,8 @@ class ToyIFRModel(BaseModel):
                 backward_max_iter=BWD_MAX_ITER,
                 backward_tol=1e-30),
             test_solver=dict(max_iter=TEST_MAX_ITER),
-            jac_reg=jac_reg)
+            jac_reg=jac_reg,
+            initializer=initializer)
         self.head = nn.Linear(C * S * S, 1)
 
     def forward(self, inputs, data_samples=None, mode='tensor'):
@@ -140,7 +141,8 @@ def make_runner(work_dir,
                 load_from=None,
                 resume=False,
                 with_test=False,
-                jac_reg=None):
+                jac_reg=None,
+                initializer=None):
     """A Runner of :class:`ToyIFRModel` with an ``IterBasedTrainLoop``.
 
     Args:
@@ -153,6 +155,7 @@ def make_runner(work_dir,
         resume (bool): resume (iteration, optimizer, message hub) from it.
         with_test (bool): also set up ``runner.test()``.
         jac_reg (dict, optional): the refiner's Jacobian regularisation.
+        initializer (dict, optional): the refiner's learned initial guess.
     """
     torch.manual_seed(0)
     kwargs = {}
@@ -167,7 +170,7 @@ def make_runner(work_dir,
             test_cfg=dict(type='TestLoop'),
             test_evaluator=Evaluator([ToyMetric()]))
     return Runner(
-        model=ToyIFRModel(jac_reg=jac_reg),
+        model=ToyIFRModel(jac_reg=jac_reg, initializer=initializer),
         work_dir=work_dir,
         # Unique names keep the loggers and message hubs of runners apart.
         experiment_name=f'ifr_hooks_{uuid.uuid4().hex[:8]}',

@@ -56,3 +56,18 @@ def test_without_jac_reg_the_hook_adds_nothing(tmp_path):
     train = [s for s in scalars(runner) if 'loss' in s]
     assert all('loss_ifr_jac' not in s and 'ifr/jac_frobenius' not in s for s in train)
     assert runner.model._forward_hooks == {}
+
+
+def test_initializer_loss_is_logged_and_trains_the_initializer(tmp_path):
+    runner = make_runner(
+        str(tmp_path), HOOKS, max_iters=3, initializer=dict(type='FixedPointInitializer'))
+    before = runner.model.refiner.initializer.expand.weight.detach().clone()
+    runner.train()
+    train = [s for s in scalars(runner) if 'loss' in s]
+    assert len(train) == 3
+    for s in train:
+        assert s['loss_ifr_init'] > 0 and 'loss_ifr_jac' not in s
+        assert s['loss'] == pytest.approx(s['loss_mse'] + s['loss_ifr_init'], rel=1e-3, abs=1e-4)
+    after = runner.model.refiner.initializer.expand.weight.detach()
+    assert (after - before).abs().max() > 0
+    assert runner.model.refiner.aux_losses == []
