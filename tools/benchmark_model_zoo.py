@@ -46,6 +46,7 @@ import yaml
 from mmengine.config import Config, DictAction
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+from mmifr.utils.benchmark import resolve_config  # noqa: E402
 from mmifr.utils.seed_study import seed_study_markdown  # noqa: E402
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
@@ -117,16 +118,6 @@ def load_rows(args) -> List[dict]:
         if row.setdefault('metric', 'segm') not in ('segm', 'bbox'):
             raise ValueError(f"row {row['name']}: metric={row['metric']!r}; allowed: segm, bbox")
     return rows
-
-
-def resolve_config(path: str) -> str:
-    """``mmdet::x.py`` -> the file inside the installed mmdet; a relative path
-    is taken from the current directory if it exists there, else from the
-    repository root (rows files name configs relative to the root)."""
-    if path.startswith('mmdet::'):
-        import mmdet
-        return osp.join(osp.dirname(mmdet.__file__), '.mim', 'configs', path[len('mmdet::'):])
-    return osp.abspath(path if osp.exists(path) else osp.join(ROOT, path))
 
 
 # ------------------------------------------------------------------- train and test

@@ -1,6 +1,8 @@
 """Tests of the cost and analysis tools in ``tools/analysis_tools/``:
 ``benchmark_ifr_cost.py``, ``analyze_convergence.py`` and
-``visualize_features.py``.
+``visualize_features.py``. The cost benchmark's measurements live in
+:mod:`mmifr.utils.benchmark` (tested in ``tests/test_utils/test_benchmark/``);
+here its command line runs them.
 
 The measurement functions are checked on blocks with known answers (a
 contraction, an expansion, linear maps with a known spectral radius); the
@@ -16,6 +18,9 @@ import os.path as osp
 import pytest
 import torch
 from torch import nn
+
+from mmifr.ops.solvers import SOLVERS
+from mmifr.utils.benchmark.ifr_cost_head import RESULT_PREFIX, forward_args
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
@@ -136,6 +141,29 @@ def test_analyze_block_report_for_a_contraction():
     assert diff['fraction_rel_below_e_minus_8'] == 1.0
     assert len(report['fixed_point']['rel_residual']['median']) == 80
     json.dumps(report)  # serialisable
+
+
+def test_memory_worker_command_line_round_trip(capsys):
+    # The memory subprocess is this tool again: the flags the section forwards
+    # must rebuild the same head problem and reach the worker.
+    args = cost.parse_args(['--sections', 'head', '--channels', '8', '--roi-size', '4',
+                            '--num-classes', '3', '--num-rois', '5', '--train-rois', '4',
+                            '--seed', '7', '--threads', str(torch.get_num_threads())])
+    argv = forward_args(args, {'--memory-worker': 'stock'})
+    worker = cost.parse_args(argv)
+    for key in ('threads', 'seed', 'num_rois', 'train_rois', 'channels', 'roi_size',
+                'num_classes', 'head_config', 'head_checkpoint', 'head_images'):
+        assert getattr(worker, key) == getattr(args, key), key
+    assert worker.memory_worker == 'stock'
+    registered = 'broyden_v0' in SOLVERS
+    try:
+        cost.main(argv)
+    finally:
+        if not registered:  # the worker registers it; other tests list the solvers
+            SOLVERS.pop('broyden_v0', None)
+    out = capsys.readouterr().out.splitlines()
+    (line, ) = [ln for ln in out if ln.startswith(RESULT_PREFIX)]
+    assert isinstance(json.loads(line[len(RESULT_PREFIX):])['peak_rss_increase'], int)
 
 
 def test_feature_rendering_modes():
