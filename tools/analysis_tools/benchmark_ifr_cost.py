@@ -72,6 +72,7 @@ The measurements live in :mod:`mmifr.utils.benchmark` (one module per
 section); this script is their command line.
 """
 import argparse
+import json
 import os
 import os.path as osp
 import sys
@@ -82,7 +83,7 @@ import torch
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 from mmifr.utils.benchmark import (head_memory_worker, log, machine,  # noqa: E402
                                    quiet_mmengine, run_accuracy, run_e2e, run_head,
-                                   write_report)
+                                   target_rows, write_report)
 
 SECTIONS = ('head', 'e2e', 'accuracy')
 
@@ -135,7 +136,10 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help='also time IFR training in the unrolled warm-up phase')
     # accuracy
     parser.add_argument('--config', help='IFR config (accuracy)')
-    parser.add_argument('--checkpoint', help='IFR checkpoint (accuracy)')
+    parser.add_argument(
+        '--checkpoint', nargs='+',
+        help='IFR checkpoint(s) (accuracy); several (e.g. a seed study\'s) give the target '
+        'table the mean +- std of the default solve\'s mask AP change')
     parser.add_argument('--baseline-config')
     parser.add_argument('--baseline-checkpoint')
     parser.add_argument('--max-iters', type=int, nargs='+', default=[1, 2, 3, 5, 8, 15])
@@ -146,6 +150,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                         '\'[{"solver": "fixed_point", "max_iter": 3, "output": "fz"}]\'')
     parser.add_argument('--num-eval-images', type=int, default=None,
                         help='evaluate on the first N test images only')
+    parser.add_argument('--targets-json', metavar='PATH',
+                        help='also write the target table (a list of rows) here, e.g. '
+                        'docs/results/ifr_cost.json')
     # internal
     parser.add_argument('--memory-worker', help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -172,12 +179,22 @@ def main(argv=None) -> None:
     if 'e2e' in args.sections:
         report['e2e'] = run_e2e(args)
     if 'accuracy' in args.sections:
-        report['accuracy'] = run_accuracy(args)
+        sections = [run_accuracy(argparse.Namespace(**{**vars(args), 'checkpoint': ckpt}))
+                    for ckpt in args.checkpoint]
+        report['accuracy'] = sections[0]
+        if len(sections) > 1:
+            report['accuracy_seeds'] = sections
+    report['targets'] = target_rows(report)
     report['wall_s'] = time.time() - started
     report['load_average_end'] = os.getloadavg()
     table, stem = write_report(report, args.out_dir, args.name)
     print(table)
     log(f'written {stem}.json and {stem}.md')
+    if args.targets_json:
+        os.makedirs(osp.dirname(osp.abspath(args.targets_json)), exist_ok=True)
+        with open(args.targets_json, 'w') as f:
+            json.dump(report['targets'], f, indent=2)
+        log(f'written {args.targets_json}')
 
 
 if __name__ == '__main__':

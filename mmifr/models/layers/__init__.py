@@ -5,5 +5,6 @@ from .ifr_tower import IFRTowerMixin
 from .predictor_init import PREDICTOR_INIT_STD, PredictorInitMixin
 
 __all__ = [
-    'DoubleResidualBlock', 'FixedPointInitializer', 'IFRRefiner', 'IFRTowerMixin', 'PREDICTOR_INIT_STD', 'PredictorInitMixin'
+    'DoubleResidualBlock', 'FixedPointInitializer', 'IFRRefiner', 'IFRTowerMixin',
+    'PREDICTOR_INIT_STD', 'PredictorInitMixin'
 ]

@@ -82,4 +82,3 @@ class FixedPointInitializer(BaseModule):
         if guess.numel() == 0:
             return guess.sum()
         return F.mse_loss(guess, h_star.detach()) * self.loss_weight
-

@@ -10,6 +10,8 @@ import os
 import os.path as osp
 from typing import Dict, Tuple
 
+from .ifr_cost_targets import targets_markdown
+
 
 def _f(value, fmt='{:.3f}') -> str:
     # A row measures only some metrics (an inference-only row has no
@@ -42,6 +44,8 @@ def markdown(report: Dict) -> str:
         f"thread(s), torch {m['torch']}; load average at start {m['load_average']}. "
         f"Times: median of {report['repeats']} runs after a warm-up.", ''
     ]
+    if report.get('targets'):
+        lines += targets_markdown(report['targets'])
     head = report.get('head')
     if head:
         lines += [
