@@ -37,6 +37,7 @@ def _load_tool(name):
 convergence = _load_tool('analyze_convergence')
 features = _load_tool('visualize_features')
 cost = _load_tool('benchmark_ifr_cost')
+fit_initializer = _load_tool('fit_ifr_initializer')
 
 
 def _gen(seed):
@@ -316,3 +317,31 @@ def test_benchmark_e2e_and_accuracy_sections(tiny, tmp_path):
     assert 'segm_mAP' in acc['baseline']
     md = (out_dir / 'ifr_cost.md').read_text()
     assert 'Whole Mask R-CNN: custom' in md and 'paper Table 7 redone' in md
+    # The target table: one row per measured IFR ratio of the custom pair.
+    targets = {(r['target'], r['setting']): r for r in report['targets']}
+    assert set(targets) == {('inference', 'ifr'), ('training', 'ifr'),
+                            ('training', 'ifr, training solve=jfb')}
+    assert targets['inference', 'ifr']['ratio'] == e2e['ifr']['infer_ratio']
+    assert targets['inference', 'ifr']['default']
+    assert '## Targets (ratio IFR / stock)' in md
+
+
+@pytest.mark.slow
+def test_fit_ifr_initializer_cli(tiny, tmp_path):
+    out = tmp_path / 'fit.json'
+    fit_initializer.main([
+        tiny['ifr_config'], tiny['ifr_checkpoint'], '--train-images', '3', '--val-images', '2',
+        '--iters', '5', '--mid-channels', '8', '--out', str(out)
+    ])
+    result = json.loads(out.read_text())
+    assert result['train_rois'] > 0 and result['val_rois'] > 0
+    assert result['fit']['params'] > 0 and math.isfinite(result['fit']['last_loss'])
+    for solve in ('inference', 'training'):
+        r = result[solve]
+        assert r['steps_zero_start'] >= 1 and r['steps_learned_start'] >= 1
+        assert r['fixed_point_rel_diff'] < 0.1
+
+
+def test_fit_ifr_initializer_bad_config_names_the_head(tiny):
+    with pytest.raises(ValueError, match=r'its mask head has no IFRRefiner \(found ConvModule\)'):
+        fit_initializer.main([tiny['baseline_config'], tiny['baseline_checkpoint']])
