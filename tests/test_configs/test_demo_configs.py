@@ -55,8 +55,25 @@ def test_jacobian_free_demo_differs_only_in_the_gradient():
     assert jfb == ifr
 
 
+def test_torchinit_demo_differs_only_in_the_block_conv_init():
+    ifr, cand = _demo('shapes', 'ifr').to_dict(), _demo('shapes', 'ifr-torchinit').to_dict()
+    ifr_cfg = cand['model']['roi_head']['mask_head'].pop('ifr_cfg')
+    assert ifr_cfg == dict(
+        type='IFRRefiner', block=dict(type='DoubleResidualBlock', conv_init='pytorch'))
+    assert cand == ifr
+
+
+def test_deq_from_start_demo_differs_only_in_the_warmup_hook():
+    ifr = _demo('shapes', 'ifr').to_dict()
+    cand = _demo('shapes', 'ifr-deq-from-start').to_dict()
+    hooks = ifr.pop('custom_hooks')
+    assert [h for h in hooks if h['type'] != 'IFRUnrollWarmupHook'] == cand.pop('custom_hooks')
+    assert cand == ifr
+
+
 def test_every_demo_config_is_covered():
     names = {osp.basename(p) for p in glob.glob(osp.join(DEMO_DIR, '*.py'))}
+    variants = ('jacreg', 'jfb', 'torchinit', 'deq-from-start')
     assert names == {f'mask-rcnn_mbv2_fpn_{p}_{s}.py' for p in PAIRS
                      for s in ('baseline', 'ifr')} | {
-                         f'mask-rcnn_mbv2_fpn_shapes_ifr-{v}.py' for v in ('jacreg', 'jfb')}
+                         f'mask-rcnn_mbv2_fpn_shapes_ifr-{v}.py' for v in variants}
