@@ -52,8 +52,9 @@ def target_rows(report: Dict) -> List[Dict]:
 
     Returns:
         list[dict]: Rows with ``target`` (``'inference'``, ``'training'``,
-        ``'memory'``), ``model`` (``'demo'``, ``'r50'``; ``'head'`` for the
-        mask head alone), ``setting`` (the report's row), ``ratio``
+        ``'memory'``), ``model`` (``'demo'``, ``'r50'``; the mask head alone
+        counts as the demo's with its trained weights and real RoIs, else as
+        R-50's, whose head it then is: random weights), ``setting`` (the report's row), ``ratio``
         (IFR / stock), ``bound``, ``met``, ``default``, ``steps`` (solver
         steps per RoI, forward), ``weights``, ``mask_ap_delta`` and
         ``mask_ap_delta_std`` (points, mean and std over checkpoints; demo
@@ -103,10 +104,11 @@ def target_rows(report: Dict) -> List[Dict]:
                 (r.get('train_solver') or {}).get('fwd_steps'), e2e['weights'])
     head = report.get('head')
     if head:
+        model = 'r50' if head['inputs'] == 'random' else 'demo'
         for key, r in head['rows'].items():
             if key == 'stock':
                 continue
-            add('memory', 'head', key, r.get('train_peak_ratio'), key == 'default',
+            add('memory', model, key, r.get('train_peak_ratio'), key == 'default',
                 (r.get('train_steps') or {}).get('fwd_steps'), head['inputs'])
     return rows
 

@@ -46,7 +46,7 @@ def test_each_measured_ratio_becomes_a_row_against_its_bound():
     assert {(r['target'], r['model'], r['setting']) for r in rows} == {
         ('inference', 'demo', 'ifr'), ('training', 'demo', 'ifr'),
         ('inference', 'demo', 'ifr, test_solver=paper'),
-        ('memory', 'head', 'default'), ('memory', 'head', 'released')}
+        ('memory', 'r50', 'default'), ('memory', 'r50', 'released')}
     inference = _row(rows, 'inference', 'ifr')
     assert inference['default'] and inference['bound'] == TARGETS['inference']
     assert inference['ratio'] == 1.64 and not inference['met']
@@ -59,6 +59,9 @@ def test_each_measured_ratio_becomes_a_row_against_its_bound():
     memory = _row(rows, 'memory', 'default')
     assert memory['default'] and memory['met'] and memory['ratio'] == 0.8
     assert not _row(rows, 'memory', 'released')['default']
+    trained = _report()
+    trained['head']['inputs'] = 'real RoIs of work_dirs/demo/ifr/iter_450.pth'
+    assert _row(target_rows(trained), 'memory', 'default')['model'] == 'demo'
     # Only the default solve's inference row carries the AP change.
     assert _row(rows, 'inference', 'ifr, test_solver=paper')['mask_ap_delta'] is None
 
@@ -82,6 +85,6 @@ def test_markdown_lists_default_rows_first():
     block = md.split('## Targets (ratio IFR / stock)', 1)[1].split('\n## ', 1)[0]
     body = [ln for ln in block.splitlines() if ln.startswith('|')][2:]
     assert body[0] == '| inference | demo | ifr | 1.64 | <= 1.2 | no | 5.6 | -0.40 +- 0.28 | yes |'
-    assert body[1] == '| memory | head | default | 0.80 | <= 1 | yes | 12.0 | - | yes |'
+    assert body[1] == '| memory | r50 | default | 0.80 | <= 1 | yes | 12.0 | - | yes |'
     assert body[2] == '| training | demo | ifr | 1.45 | <= 1.5 | yes | 10.0 | - | yes |'
     assert len(body) == 5 and not body[3].endswith('yes |')
