@@ -33,4 +33,4 @@ model.update(  # noqa: F405
                         chunk_size=64),
                     # Per-RoI looser inference tolerance, F of the best iterate; the paper's
                     # protocol: test_solver=dict().
-                    test_solver=dict(tol=3e-2, output='fz'))))))
+                    test_solver=dict(tol=1e-2, output='fz'))))))

@@ -102,7 +102,7 @@ HEAD_ROWS = {
         label='IFR, project defaults (training solve + mask-head test_solver)',
         solver='default',
         test_solver='default',
-        lever='memory 5 + chunks of 64 (training); tol 3e-2 + output fz (inference)'),
+        lever='memory 5 + chunks of 64 (training); tol 1e-2 + output fz (inference)'),
 }
 #: Inference-only rows: the paper's training solve, a cheaper test-time solve.
 INFER_ROWS = {

@@ -254,7 +254,7 @@ def test_mask_heads_default_to_the_cheaper_inference_solve(head_type):
         (ref, ) = find_refiners(head).values()
         return ref
 
-    assert MASK_HEAD_TEST_SOLVER == dict(tol=3e-2, output='fz')
+    assert MASK_HEAD_TEST_SOLVER == dict(tol=1e-2, output='fz')
     assert refiner().test_overrides == MASK_HEAD_TEST_SOLVER
     # The paper's protocol on request: the training solve at test time.
     assert refiner(test_solver=dict()).test_overrides == {}
