@@ -1,8 +1,8 @@
 """``mmifr.utils.benchmark.memory``: the RSS and its resettable peak."""
+import mmap
 import os.path as osp
 
 import pytest
-import torch
 
 from mmifr.utils.benchmark.memory import MIB, current_rss, peak_rss, reset_peak_rss
 
@@ -10,10 +10,11 @@ pytestmark = pytest.mark.skipif(not osp.exists('/proc/self/status'), reason='nee
 
 
 def _touch(mib):
-    # Larger than glibc's biggest dynamic mmap threshold (32 MiB): mmap-ed,
-    # so freeing it lowers the RSS at once.
-    t = torch.ones(mib * MIB // 4, dtype=torch.float32)
-    del t
+    # Fresh anonymous pages, written and unmapped: the RSS rises and falls at
+    # once. A malloc-ed tensor could reuse pages an earlier test left resident.
+    region = mmap.mmap(-1, mib * MIB)
+    region.write(b'\x01' * (mib * MIB))
+    region.close()
 
 
 def test_peak_follows_an_allocation_and_reset_forgets_it():
