@@ -29,9 +29,9 @@ import torch
 from torch import Tensor
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
-from mmdet.structures.bbox import bbox2roi  # noqa: E402
 from mmifr.models.layers import FixedPointInitializer, IFRRefiner  # noqa: E402
 from mmifr.utils.benchmark import build_detector, build_loader, log, quiet_mmengine  # noqa: E402
+from mmifr.utils.benchmark.ifr_cost_head import gt_roi_features  # noqa: E402
 from mmifr.utils.benchmark.models import config_dataset  # noqa: E402
 
 #: Tolerance of the solves that give the regression targets ``H*``.
@@ -52,21 +52,6 @@ def parse_args(argv=None):
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--out', help='write the result as JSON here')
     return parser.parse_args(argv)
-
-
-def gt_roi_features(model, cfg, train: bool, num_images: int) -> Tensor:
-    """Mask RoI features ``(N, C, S, S)`` of the ground-truth boxes of the
-    first ``num_images`` images of the config's train or test set."""
-    extractor = model.roi_head.mask_roi_extractor
-    feats = []
-    with torch.no_grad():
-        for data in build_loader(cfg, num_images, config_dataset(cfg, train)):
-            data = model.data_preprocessor(data, False)
-            x = model.extract_feat(data['inputs'])
-            boxes = [s.gt_instances.bboxes for s in data['data_samples']]
-            boxes = [getattr(b, 'tensor', b) for b in boxes]
-            feats.append(extractor(x[:extractor.num_inputs], bbox2roi(boxes)))
-    return torch.cat(feats)
 
 
 def solve(refiner: IFRRefiner, x: Tensor, h0: Optional[Tensor] = None,
@@ -125,8 +110,9 @@ def main(argv=None) -> None:
     if not isinstance(refiner, IFRRefiner):
         raise ValueError(f'{args.config}: its mask head has no IFRRefiner (found '
                          f'{type(refiner).__name__}); use an IFR Mask R-CNN config')
-    x_train = gt_roi_features(model, cfg, True, args.train_images)
-    x_val = gt_roi_features(model, cfg, False, args.val_images)
+    x_train, x_val = (
+        gt_roi_features(model, build_loader(cfg, num, config_dataset(cfg, train)))
+        for train, num in ((True, args.train_images), (False, args.val_images)))
     log(f'{x_train.shape[0]} training RoIs, {x_val.shape[0]} test RoIs')
     h_train = solve(refiner, x_train, **TARGET_SOLVE)['h']
     initializer = FixedPointInitializer(refiner.channels, args.mid_channels)

@@ -15,7 +15,7 @@ import os
 import statistics
 import subprocess
 from argparse import Namespace
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 from torch import Tensor, nn
@@ -161,6 +161,23 @@ def build_head(row: dict, args: Namespace) -> nn.Module:
     return head
 
 
+def gt_roi_features(model: nn.Module, loader, max_rois: Optional[int] = None) -> Tensor:
+    """Mask RoI features ``(N, C, S, S)`` of the ground-truth boxes of the
+    images of ``loader`` (all of them, or until ``max_rois`` are reached)."""
+    extractor = model.roi_head.mask_roi_extractor
+    feats = []
+    with torch.no_grad():
+        for data in loader:
+            data = model.data_preprocessor(data, False)
+            x = model.extract_feat(data['inputs'])
+            boxes = [getattr(s.gt_instances.bboxes, 'tensor', s.gt_instances.bboxes)
+                     for s in data['data_samples']]
+            feats.append(extractor(x[:extractor.num_inputs], bbox2roi(boxes)))
+            if max_rois is not None and sum(f.shape[0] for f in feats) >= max_rois:
+                break
+    return torch.cat(feats)
+
+
 def real_roi_features(args: Namespace, n: int) -> Tuple[Tensor, dict, int]:
     """RoI features of real objects through the trained ``args.head_checkpoint``.
 
@@ -174,20 +191,9 @@ def real_roi_features(args: Namespace, n: int) -> Tuple[Tensor, dict, int]:
         number of classes.
     """
     model, cfg = build_detector(args.head_config, {}, args.head_checkpoint)
-    loader = build_loader(cfg, args.head_images)
+    base = gt_roi_features(model, build_loader(cfg, args.head_images), max_rois=n)
     gen = torch.Generator().manual_seed(args.seed + 3)
-    feats = []
     with torch.no_grad():
-        for data in loader:
-            data = model.data_preprocessor(data, False)
-            x = model.extract_feat(data['inputs'])
-            boxes = [s.gt_instances.bboxes for s in data['data_samples']]
-            boxes = [b.tensor if hasattr(b, 'tensor') else b for b in boxes]
-            feats.append(model.roi_head.mask_roi_extractor(
-                x[:model.roi_head.mask_roi_extractor.num_inputs], bbox2roi(boxes)))
-            if sum(f.shape[0] for f in feats) >= n:
-                break
-        base = torch.cat(feats)
         if base.shape[0] < n:
             idx = torch.randint(0, base.shape[0], (n - base.shape[0], ), generator=gen)
             extra = base[idx] + 0.05 * base.std() * torch.randn(

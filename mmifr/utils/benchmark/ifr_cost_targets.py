@@ -8,8 +8,9 @@ step at most ``['training']`` x, mask-head training peak memory at most
 ``e2e``, ``head`` and ``accuracy`` sections of the benchmark), one row per
 measured IFR setting, ``default`` marking the project's default config.
 """
-import statistics
 from typing import Dict, List, Optional
+
+from mmifr.utils.seed_study import mean_std
 
 #: Upper bounds of the ratio IFR / stock, per target.
 TARGETS = dict(inference=1.2, training=1.5, memory=1.0)
@@ -71,8 +72,10 @@ def target_rows(report: Dict) -> List[Dict]:
             steps: Optional[float], weights: str, delta: Optional[List[float]] = None) -> None:
         if ratio is None:
             return
-        mean = statistics.mean(delta) if delta else None
-        std = statistics.stdev(delta) if delta and len(delta) > 1 else None
+        stats = mean_std(delta or [])
+        mean = stats['mean']
+        # One checkpoint has no spread to report (mean_std's 0 would read as one).
+        std = stats['std'] if stats['n'] > 1 else None
         met = ratio <= TARGETS[target]
         if mean is not None:
             met = met and abs(mean) <= AP_TOLERANCE
