@@ -17,6 +17,8 @@ Rows come from a YAML file (``--rows``)::
         paper: mask_rcnn_r50_ifr_1x         # optional, a metafile.yml model
         baseline: {config: configs/ifr/demo/...baseline.py, checkpoint: null}
         ifr: {config: configs/ifr/demo/...ifr.py, checkpoint: null}
+        # optional per side: label (the seed study's name for the model,
+        # default stock / IFR)
 
 or from ``configs/ifr/metafile.yml`` (``--models mask_rcnn_r50_ifr_1x ...``),
 whose entries name the mmdet baseline config of each IFR config.
@@ -312,7 +314,8 @@ def seed_run(row: dict, side: str, seed: int, args) -> dict:
     metrics = last_test_metrics(work_dir, checkpoint) or evaluate(
         config, checkpoint, work_dir, options, args.gpus)
     run = dict(
-        row=row['name'], head=side, config=row[side]['config'], seed=seed,
+        row=row['name'], head=side, label=row[side].get('label'), config=row[side]['config'],
+        seed=seed,
         iterations=trained_iterations(checkpoint),
         segm_AP=coco_aps(metrics, 'segm').get('AP'), bbox_AP=coco_aps(metrics, 'bbox').get('AP'),
         checkpoint=osp.relpath(checkpoint, ROOT) if checkpoint.startswith(ROOT) else checkpoint,

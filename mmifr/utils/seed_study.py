@@ -2,7 +2,9 @@
 
 A run is one trained and evaluated model, a dict with at least ``row``,
 ``head`` (``'baseline'`` or ``'ifr'``), ``config``, ``seed``, ``iterations``,
-``segm_AP`` and ``bbox_AP`` (percent; ``None`` where the metric is absent).
+``segm_AP`` and ``bbox_AP`` (percent; ``None`` where the metric is absent),
+and optionally ``label``, the name its head is shown by (a row that pairs two
+stock heads, e.g. 4 convs against 4 weight-shared ones, is not "stock vs IFR").
 :func:`aggregate` turns a list of runs into per-(row, head) mean and sample
 std, and the difference of means IFR - baseline over the seeds both heads
 share; :func:`seed_study_markdown` renders both as tables.
@@ -78,6 +80,16 @@ def aggregate(runs: List[dict]) -> List[dict]:
     return out
 
 
+def _labels(runs: List[dict], row: str) -> Dict[str, str]:
+    """The name each head of ``row`` is shown by: its runs' ``label``, else
+    stock / IFR."""
+    labels = dict(HEAD_NAMES)
+    for run in runs:
+        if run['row'] == row and run.get('label'):
+            labels[run['head']] = run['label']
+    return labels
+
+
 def _pm(stat: dict, signed: bool = False) -> str:
     if stat['mean'] is None:
         return '-'
@@ -90,15 +102,17 @@ def seed_study_markdown(runs: List[dict], title: str) -> str:
     lines = [f'### {title}', '', '| row | head | seed | iterations | mask AP | box AP |',
              '| --- | --- | --- | --- | --- | --- |']
     for run in sorted(runs, key=lambda r: (r['row'], HEADS.index(r['head']), r['seed'])):
-        cells = [run['row'], HEAD_NAMES[run['head']], str(run['seed']), str(run['iterations'])]
+        label = _labels(runs, run['row'])[run['head']]
+        cells = [run['row'], label, str(run['seed']), str(run['iterations'])]
         cells += ['-' if run[m] is None else f'{run[m]:.1f}' for m in METRICS]
         lines.append('| ' + ' | '.join(cells) + ' |')
     lines += ['', '| row | head | mask AP (mean +- std) | box AP (mean +- std) |',
               '| --- | --- | --- | --- |']
     for entry in aggregate(runs):
+        labels = _labels(runs, entry['row'])
         for head in HEADS:
-            lines.append(f"| {entry['row'] if head == 'baseline' else ''} | {HEAD_NAMES[head]} | "
+            lines.append(f"| {entry['row'] if head == 'baseline' else ''} | {labels[head]} | "
                          + ' | '.join(_pm(entry[head][m]) for m in METRICS) + ' |')
-        lines.append('| | IFR - stock (paired by seed) | ' +
+        lines.append(f"| | {labels['ifr']} - {labels['baseline']} (paired by seed) | " +
                      ' | '.join(_pm(entry['delta'][m], signed=True) for m in METRICS) + ' |')
     return '\n'.join(lines) + '\n'

@@ -71,9 +71,18 @@ def test_deq_from_start_demo_differs_only_in_the_warmup_hook():
     assert cand == ifr
 
 
+def test_shared_convs_demo_differs_from_the_baseline_only_in_the_head_type():
+    base = _demo('shapes', 'baseline').to_dict()
+    shared = _demo('shapes', 'shared-convs').to_dict()
+    assert shared['model']['roi_head']['mask_head'].pop('type') == 'WeightSharedFCNMaskHead'
+    assert base['model']['roi_head']['mask_head'].pop('type') == 'SmallInitFCNMaskHead'
+    assert shared == base
+
+
 def test_every_demo_config_is_covered():
     names = {osp.basename(p) for p in glob.glob(osp.join(DEMO_DIR, '*.py'))}
     variants = ('jacreg', 'jfb', 'torchinit', 'deq-from-start')
     assert names == {f'mask-rcnn_mbv2_fpn_{p}_{s}.py' for p in PAIRS
                      for s in ('baseline', 'ifr')} | {
-                         f'mask-rcnn_mbv2_fpn_shapes_ifr-{v}.py' for v in variants}
+                         f'mask-rcnn_mbv2_fpn_shapes_ifr-{v}.py' for v in variants} | {
+                             'mask-rcnn_mbv2_fpn_shapes_shared-convs.py'}

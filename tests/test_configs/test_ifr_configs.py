@@ -4,7 +4,8 @@ Three levels, all parametrized over the configs (ids are the config names):
 
 * ``test_config_builds``: ``Config.fromfile``, the config's own
   ``custom_imports``, the model, its hooks, and that each ablation really
-  changes what its name says (a misplaced key would silently be ignored);
+  changes what its name says (a misplaced key would silently be ignored;
+  the Table 1 configs, with no refiner, are checked for their mask head);
 * ``test_train_step``: one training step on two small random images (one
   with objects, one without) with finite losses and a finite, non-zero
   gradient on every IFR parameter; every refiner (every stage of Cascade /
@@ -120,6 +121,32 @@ ABLATIONS = {
 }
 
 
+#: Table 1 / Fig. 1 (a)-(c): mmdet's Mask R-CNN with 0-4 stacked or 4
+#: weight-shared convs in the mask head, and no refiner at all.
+TABLE1 = {
+    **{f'mask_rcnn_r50_convs{n}_1x': dict(type='FCNMaskHead', num_convs=n) for n in range(4)},
+    'mask_rcnn_r50_convs4-shared_1x': dict(type='WeightSharedFCNMaskHead', num_convs=4,
+                                           shortcut=False),
+    'mask_rcnn_r50_convs4-shared-skip_1x': dict(type='WeightSharedFCNMaskHead', num_convs=4,
+                                                shortcut=True),
+}
+
+
+def _assert_table1_head(name, cfg, model):
+    expected = TABLE1[name]
+    head = model.roi_head.mask_head
+    assert type(head).__name__ == expected['type']
+    assert head.num_convs == expected['num_convs']
+    if expected['type'] == 'FCNMaskHead':
+        assert len(head.convs) == expected['num_convs']
+    else:
+        (stack, ) = head.convs
+        assert (stack.num_repeats, stack.shortcut) == (4, expected['shortcut'])
+        # mmdet's predictor init, as the head of the table's other rows.
+        assert head.predictor_init_std is None
+    assert not find_refiners(model) and not cfg.get('custom_hooks')
+
+
 #: The inference solve of the RoI mask heads (IFRConvFCMaskHead / IFRHTCMaskHead)
 #: unless a config names one; Table 7's ablations evaluate with their own solve.
 MASK_HEAD_TEST_SOLVER = dict(tol=1e-2, output='fz')
@@ -189,6 +216,14 @@ def _registries():
 @pytest.mark.parametrize('rel_path', [pytest.param(p, id=_id(p)) for p in CONFIGS])
 def test_config_builds(rel_path):
     cfg = _load(rel_path)
+    name = osp.basename(_id(rel_path))
+    if name in TABLE1:
+        # The stock-head rows are mmdet's alone and need no import.
+        if TABLE1[name]['type'] != 'FCNMaskHead':
+            assert cfg.custom_imports == dict(imports=['mmifr'], allow_failed_imports=False)
+            import_modules_from_strings(**cfg.custom_imports)
+        _assert_table1_head(name, cfg, MODELS.build(cfg.model))
+        return
     imports = cfg.get('custom_imports', {})
     assert 'mmifr' in imports.get('imports', []), 'config must import mmifr itself'
     assert imports.get('allow_failed_imports') is False
@@ -261,7 +296,7 @@ class _Case:
         self.rel_path = rel_path
         self.cfg = _load(rel_path)
         _shrink_training(self.cfg)
-        import_modules_from_strings(**self.cfg.custom_imports)
+        import_modules_from_strings(**self.cfg.get('custom_imports', dict(imports=[])))
         torch.manual_seed(0)
         self.model = MODELS.build(self.cfg.model)
         _init_heads(self.model)

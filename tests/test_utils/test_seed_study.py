@@ -53,3 +53,15 @@ def test_markdown_lists_every_run_and_the_aggregate():
     assert '| pair | IFR | 1 | 450 | 35.0 | 42.0 |' in table
     assert '| pair | stock | 31.0 +- 1.4 (n=2) | 40.5 +- 0.7 (n=2) |' in table
     assert '| | IFR - stock (paired by seed) | +2.0 +- 1.4 (n=2) | +1.5 +- 0.7 (n=2) |' in table
+
+
+def test_markdown_names_each_head_by_its_label_within_its_row():
+    runs = [_run('baseline', 0, 30.0, 40.0, row='t1'), _run('ifr', 0, 31.0, 42.0, row='t1'),
+            _run('baseline', 0, 30.0, 40.0, row='pair'), _run('ifr', 0, 29.0, 41.0, row='pair')]
+    runs[0]['label'], runs[1]['label'] = '4 convs', '4*'
+    table = seed_study_markdown(runs, 'study')
+    assert '| t1 | 4* | 0 | 450 | 31.0 | 42.0 |' in table
+    assert '| | 4* - 4 convs (paired by seed) | +1.0 +- 0.0 (n=1) | +2.0 +- 0.0 (n=1) |' in table
+    # Rows without labels keep stock / IFR.
+    assert '| pair | IFR | 0 | 450 | 29.0 | 41.0 |' in table
+    assert '| | IFR - stock (paired by seed) | -1.0 +- 0.0 (n=1) | +1.0 +- 0.0 (n=1) |' in table

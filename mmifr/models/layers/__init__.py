@@ -3,8 +3,9 @@ from .fixed_point_initializer import FixedPointInitializer
 from .ifr_refiner import IFRRefiner
 from .ifr_tower import IFRTowerMixin
 from .predictor_init import PREDICTOR_INIT_STD, PredictorInitMixin
+from .weight_shared_conv_stack import WeightSharedConvStack
 
 __all__ = [
     'DoubleResidualBlock', 'FixedPointInitializer', 'IFRRefiner', 'IFRTowerMixin',
-    'PREDICTOR_INIT_STD', 'PredictorInitMixin'
+    'PREDICTOR_INIT_STD', 'PredictorInitMixin', 'WeightSharedConvStack'
 ]

@@ -1,3 +1,3 @@
-from .mask_heads import IFRConvFCMaskHead, IFRHTCMaskHead, SmallInitFCNMaskHead
+from .mask_heads import IFRConvFCMaskHead, IFRHTCMaskHead, SmallInitFCNMaskHead, WeightSharedFCNMaskHead
 
-__all__ = ['IFRConvFCMaskHead', 'IFRHTCMaskHead', 'SmallInitFCNMaskHead']
+__all__ = ['IFRConvFCMaskHead', 'IFRHTCMaskHead', 'SmallInitFCNMaskHead', 'WeightSharedFCNMaskHead']
