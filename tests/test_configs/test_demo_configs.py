@@ -33,6 +33,26 @@ def test_pair_differs_only_in_the_mask_head_and_ifr_runtime(pair):
     assert base == ifr
 
 
+def _bmask(side):
+    return Config.fromfile(osp.join(DEMO_DIR, f'bmask-rcnn_mbv2_fpn_shapes_{side}.py'))
+
+
+def test_bmask_pair_differs_only_in_the_mask_branch_tower_and_ifr_runtime():
+    base, ifr = _bmask('baseline').to_dict(), _bmask('ifr').to_dict()
+    assert base['model']['roi_head'].pop('mask_head').pop('type') == 'BoundaryPreservingMaskHead'
+    assert ifr['model']['roi_head'].pop('mask_head').pop('type') == \
+        'IFRBoundaryPreservingMaskHead'
+    assert [h['type'] for h in ifr.pop('custom_hooks')] == [
+        'IFRSolverStatsHook', 'IFRUnrollWarmupHook', 'IFRAuxLossHook'
+    ]
+    assert base == ifr
+    # Everything but the RoI head is the demo Mask R-CNN's.
+    mask_rcnn = _demo('shapes', 'baseline').to_dict()
+    assert base['model'].pop('roi_head')['type'] == 'BMaskRoIHead'
+    mask_rcnn['model'].pop('roi_head')
+    assert base == mask_rcnn
+
+
 def test_jacobian_regularised_demo_differs_only_in_jac_reg():
     ifr, jac = _demo('shapes', 'ifr').to_dict(), _demo('shapes', 'ifr-jacreg').to_dict()
     ifr_cfg = jac['model']['roi_head']['mask_head'].pop('ifr_cfg')
@@ -85,4 +105,5 @@ def test_every_demo_config_is_covered():
     assert names == {f'mask-rcnn_mbv2_fpn_{p}_{s}.py' for p in PAIRS
                      for s in ('baseline', 'ifr')} | {
                          f'mask-rcnn_mbv2_fpn_shapes_ifr-{v}.py' for v in variants} | {
-                             'mask-rcnn_mbv2_fpn_shapes_shared-convs.py'}
+                             'mask-rcnn_mbv2_fpn_shapes_shared-convs.py'} | {
+                                 f'bmask-rcnn_mbv2_fpn_shapes_{s}.py' for s in ('baseline', 'ifr')}

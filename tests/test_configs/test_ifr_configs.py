@@ -46,7 +46,8 @@ from mmdet.registry import HOOKS, MODELS
 from mmdet.testing import demo_mm_inputs, demo_track_inputs
 from mmdet.utils import register_all_modules
 from mmifr.engine.hooks import IFRSolverStatsHook, IFRUnrollWarmupHook, find_refiners
-from mmifr.models.roi_heads import IFRConvFCMaskHead, IFRHTCMaskHead
+from mmifr.models.roi_heads import (IFRBoundaryPreservingMaskHead, IFRConvFCMaskHead,
+                                   IFRHTCMaskHead)
 
 REPO_ROOT = osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))
 CONFIG_ROOT = osp.join(REPO_ROOT, 'configs', 'ifr')
@@ -85,6 +86,7 @@ def _param(rel_path):
 #: Refiners each framework must have, by module name.
 EXPECTED_REFINERS = {
     'mask_rcnn': ['roi_head.mask_head.convs.0'],
+    'bmask_rcnn': ['roi_head.mask_head.convs.0'],
     'ms_rcnn': ['roi_head.mask_head.convs.0'],
     'cascade_mask_rcnn': [f'roi_head.mask_head.{i}.convs.0' for i in range(3)],
     'htc': [f'roi_head.mask_head.{i}.convs.0' for i in range(3)],
@@ -132,6 +134,10 @@ TABLE1 = {
 }
 
 
+#: The stock side of the frameworks mmdet lacks (mmifr builds both sides).
+STOCK = {'bmask_rcnn_r50_1x': 'BoundaryPreservingMaskHead'}
+
+
 def _assert_table1_head(name, cfg, model):
     expected = TABLE1[name]
     head = model.roi_head.mask_head
@@ -157,7 +163,7 @@ def _expected_test_solver(rel_path, refiner_name, model):
     head = model.get_submodule(refiner_name.rsplit('.', 2)[0])
     if osp.basename(_id(rel_path)) in TABLE7_ABLATIONS:
         return {}
-    if isinstance(head, (IFRConvFCMaskHead, IFRHTCMaskHead)):
+    if isinstance(head, (IFRConvFCMaskHead, IFRHTCMaskHead, IFRBoundaryPreservingMaskHead)):
         return MASK_HEAD_TEST_SOLVER
     return {}
 
@@ -223,6 +229,12 @@ def test_config_builds(rel_path):
             assert cfg.custom_imports == dict(imports=['mmifr'], allow_failed_imports=False)
             import_modules_from_strings(**cfg.custom_imports)
         _assert_table1_head(name, cfg, MODELS.build(cfg.model))
+        return
+    if name in STOCK:
+        import_modules_from_strings(**cfg.custom_imports)
+        model = MODELS.build(cfg.model)
+        assert type(model.roi_head.mask_head).__name__ == STOCK[name]
+        assert not find_refiners(model) and not cfg.get('custom_hooks')
         return
     imports = cfg.get('custom_imports', {})
     assert 'mmifr' in imports.get('imports', []), 'config must import mmifr itself'
@@ -457,8 +469,8 @@ def test_predict(case):
     with _test_cfg_values(case.model, score_thr=0.0, max_per_img=5):
         instances, sample = _predictions(case)
     n = _assert_consistent(instances, sample)
-    roi_based = _framework(case.rel_path) in ('mask_rcnn', 'ms_rcnn', 'cascade_mask_rcnn', 'htc',
-                                              'masktrack_rcnn')
+    roi_based = _framework(case.rel_path) in ('mask_rcnn', 'bmask_rcnn', 'ms_rcnn',
+                                              'cascade_mask_rcnn', 'htc', 'masktrack_rcnn')
     if roi_based:
         assert 0 < n <= 5
         assert 'masks' in instances

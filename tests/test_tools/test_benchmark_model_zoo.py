@@ -36,6 +36,14 @@ def test_metafile_rows_name_their_mmdet_baselines():
     assert osp.exists(tool.resolve_config(rows[0]['ifr']['config']))
 
 
+def test_every_metafile_model_and_baseline_config_exists():
+    meta = tool.load_metafile()
+    assert 'bmask_rcnn_r50_ifr_1x' in meta
+    for name, model in meta.items():
+        for key in ('Config', 'Baseline Config'):
+            assert osp.exists(tool.resolve_config(model[key])), (name, key)
+
+
 def test_unknown_model_and_bad_rows_are_rejected(tmp_path):
     with pytest.raises(ValueError, match='unknown'):
         tool.load_rows(_args(models=['no_such_model']))

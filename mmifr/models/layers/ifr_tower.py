@@ -1,5 +1,5 @@
 """Swapping an mmdet head's stacked conv towers for IFR refiners."""
-from typing import Optional, Tuple
+from typing import Optional, Sequence, Tuple
 
 from mmengine.model import ModuleList, Sequential
 from torch import nn
@@ -30,16 +30,34 @@ class IFRTowerMixin:
     name one. ``ifr_cfg.test_solver=None`` or ``dict()`` restores the paper's
     protocol, the training solve at test time too.
 
+    A head whose towers IFR may or may not replace (e.g. BMask R-CNN's
+    boundary convs) lists them all in ``optional_ifr_towers``; a config picks
+    with ``ifr_towers``.
+
     Args:
         ifr_cfg (dict): config of the refiner; ``in_channels`` and
             ``channels`` are taken from the tower (if given, they must match).
+        ifr_towers (Sequence[str], optional): the towers to replace, from
+            ``ifr_towers`` and ``optional_ifr_towers`` of the class. Default:
+            the class's ``ifr_towers``.
     """
     ifr_towers: Tuple[str, ...] = ()
+    optional_ifr_towers: Tuple[str, ...] = ()
     default_test_solver: Optional[dict] = None
 
-    def __init__(self, *args, ifr_cfg: ConfigType = dict(type='IFRRefiner'), **kwargs) -> None:
+    def __init__(self,
+                 *args,
+                 ifr_cfg: ConfigType = dict(type='IFRRefiner'),
+                 ifr_towers: Optional[Sequence[str]] = None,
+                 **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.ifr_cfg = ifr_cfg
+        if ifr_towers is not None:
+            allowed = tuple(type(self).ifr_towers) + tuple(self.optional_ifr_towers)
+            if isinstance(ifr_towers, str) or not set(ifr_towers) <= set(allowed):
+                raise ValueError(f'{type(self).__name__}: ifr_towers={ifr_towers!r}; each must '
+                                 f'be one of {list(allowed)}')
+            self.ifr_towers = tuple(ifr_towers)
         for path in self.ifr_towers:
             parent_path, _, name = path.rpartition('.')
             parent = self.get_submodule(parent_path) if parent_path else self

@@ -1,3 +1,10 @@
-from .mask_heads import IFRConvFCMaskHead, IFRHTCMaskHead, SmallInitFCNMaskHead, WeightSharedFCNMaskHead
+from .bmask_roi_head import BMaskRoIHead
+from .mask_heads import (BoundaryPreservingMaskHead, IFRBoundaryPreservingMaskHead,
+                         IFRConvFCMaskHead, IFRHTCMaskHead, SmallInitFCNMaskHead,
+                         WeightSharedFCNMaskHead, laplacian_boundary_targets)
 
-__all__ = ['IFRConvFCMaskHead', 'IFRHTCMaskHead', 'SmallInitFCNMaskHead', 'WeightSharedFCNMaskHead']
+__all__ = [
+    'BMaskRoIHead', 'BoundaryPreservingMaskHead', 'IFRBoundaryPreservingMaskHead',
+    'IFRConvFCMaskHead', 'IFRHTCMaskHead', 'SmallInitFCNMaskHead', 'WeightSharedFCNMaskHead',
+    'laplacian_boundary_targets'
+]
