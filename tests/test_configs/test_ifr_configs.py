@@ -97,6 +97,7 @@ EXPECTED_REFINERS = {
     'reppoints': ['bbox_head.cls_convs.0', 'bbox_head.reg_convs.0'],
     'solo': ['mask_head.mask_convs.0', 'mask_head.cls_convs.0'],
     'solov2': ['mask_head.kernel_convs.0', 'mask_head.cls_convs.0'],
+    'meinst': ['bbox_head.cls_convs.0', 'bbox_head.reg_convs.0', 'bbox_head.mask_convs.0'],
     'condinst':
     ['bbox_head.cls_convs.0', 'bbox_head.reg_convs.0', 'mask_head.mask_feature_head.conv_branch.0'],
     'boxinst':
@@ -135,7 +136,10 @@ TABLE1 = {
 
 
 #: The stock side of the frameworks mmdet lacks (mmifr builds both sides).
-STOCK = {'bmask_rcnn_r50_1x': 'BoundaryPreservingMaskHead'}
+STOCK = {
+    'bmask_rcnn_r50_1x': ('roi_head.mask_head', 'BoundaryPreservingMaskHead'),
+    'meinst_r50_1x': ('bbox_head', 'MEInstBboxHead'),
+}
 
 
 def _assert_table1_head(name, cfg, model):
@@ -185,7 +189,22 @@ def _load(rel_path):
     det = _detector_cfg(cfg.model)
     det.backbone.init_cfg = None  # no pretrained download
     det.pop('init_cfg', None)  # MaskTrack R-CNN loads a COCO Mask R-CNN
+    coder = det.get('mask_head', {}).get('mask_coder')
+    if coder:
+        coder.pca_file = None  # MEInst: fitted on COCO by the user; see _load_test_pca
     return cfg
+
+
+def _load_test_pca(model):
+    """A PCA for MEInst's coder in place of the COCO one: the leading
+    ``dim`` directions of a random orthonormal basis, unit variances."""
+    coder = getattr(getattr(model, 'mask_head', None), 'mask_coder', None)
+    if coder is None:
+        return
+    n = coder.mask_size**2
+    basis = torch.linalg.qr(torch.randn(n, n, generator=torch.Generator().manual_seed(0)))[0]
+    coder.load_pca(dict(components=basis[:coder.dim], explained_variance=torch.ones(coder.dim),
+                        mean=torch.zeros(n)))
 
 
 def _shrink_training(cfg):
@@ -233,7 +252,8 @@ def test_config_builds(rel_path):
     if name in STOCK:
         import_modules_from_strings(**cfg.custom_imports)
         model = MODELS.build(cfg.model)
-        assert type(model.roi_head.mask_head).__name__ == STOCK[name]
+        path, head_type = STOCK[name]
+        assert type(model.get_submodule(path)).__name__ == head_type
         assert not find_refiners(model) and not cfg.get('custom_hooks')
         return
     imports = cfg.get('custom_imports', {})
@@ -312,6 +332,7 @@ class _Case:
         torch.manual_seed(0)
         self.model = MODELS.build(self.cfg.model)
         _init_heads(self.model)
+        _load_test_pca(self.model)
         self.refiners = find_refiners(self.model)
         self.is_video = self.cfg.model.type == 'MaskTrackRCNN'
         roi_head = getattr(self.model, 'roi_head', None)

@@ -2,13 +2,16 @@ from .ifr_boxinst_head import IFRBoxInstBboxHead, IFRBoxInstMaskHead
 from .ifr_condinst_head import IFRCondInstBboxHead, IFRCondInstMaskHead
 from .ifr_fcos_head import IFRFCOSHead
 from .ifr_free_anchor_retina_head import IFRFreeAnchorRetinaHead
+from .ifr_meinst_head import IFRMEInstBboxHead
 from .ifr_reppoints_head import IFRRepPointsHead
 from .ifr_retina_head import IFRRetinaHead
 from .ifr_solo_head import IFRSOLOHead
 from .ifr_solov2_head import IFRSOLOV2Head
+from .meinst_head import MEInstBboxHead, MEInstMaskHead, centerness_of_points
 
 __all__ = [
     'IFRBoxInstBboxHead', 'IFRBoxInstMaskHead', 'IFRCondInstBboxHead', 'IFRCondInstMaskHead',
-    'IFRFCOSHead', 'IFRFreeAnchorRetinaHead', 'IFRRepPointsHead', 'IFRRetinaHead', 'IFRSOLOHead',
-    'IFRSOLOV2Head'
+    'IFRFCOSHead', 'IFRFreeAnchorRetinaHead', 'IFRMEInstBboxHead', 'IFRRepPointsHead',
+    'IFRRetinaHead', 'IFRSOLOHead', 'IFRSOLOV2Head', 'MEInstBboxHead', 'MEInstMaskHead',
+    'centerness_of_points'
 ]

@@ -1,0 +1,3 @@
+from .meinst import MEInst
+
+__all__ = ['MEInst']
