@@ -53,6 +53,24 @@ def test_bmask_pair_differs_only_in_the_mask_branch_tower_and_ifr_runtime():
     assert base == mask_rcnn
 
 
+def test_meinst_pair_differs_only_in_the_head_towers_and_ifr_runtime():
+    path = osp.join(DEMO_DIR, 'meinst_mbv2_fpn_shapes_{}.py')
+    base = Config.fromfile(path.format('baseline')).to_dict()
+    ifr = Config.fromfile(path.format('ifr')).to_dict()
+    assert base['model']['bbox_head'].pop('type') == 'MEInstBboxHead'
+    assert ifr['model']['bbox_head'].pop('type') == 'IFRMEInstBboxHead'
+    assert [h['type'] for h in ifr.pop('custom_hooks')] == [
+        'IFRSolverStatsHook', 'IFRUnrollWarmupHook', 'IFRAuxLossHook'
+    ]
+    assert base == ifr
+    # Data, schedule and backbone are the demo Mask R-CNN's.
+    mask_rcnn = _demo('shapes', 'baseline').to_dict()
+    meinst_model, mask_rcnn_model = base.pop('model'), mask_rcnn.pop('model')
+    assert base == mask_rcnn
+    assert meinst_model['backbone'] == mask_rcnn_model['backbone']
+    assert meinst_model['bbox_head']['num_classes'] == 4
+
+
 def test_jacobian_regularised_demo_differs_only_in_jac_reg():
     ifr, jac = _demo('shapes', 'ifr').to_dict(), _demo('shapes', 'ifr-jacreg').to_dict()
     ifr_cfg = jac['model']['roi_head']['mask_head'].pop('ifr_cfg')
@@ -106,4 +124,5 @@ def test_every_demo_config_is_covered():
                      for s in ('baseline', 'ifr')} | {
                          f'mask-rcnn_mbv2_fpn_shapes_ifr-{v}.py' for v in variants} | {
                              'mask-rcnn_mbv2_fpn_shapes_shared-convs.py'} | {
-                                 f'bmask-rcnn_mbv2_fpn_shapes_{s}.py' for s in ('baseline', 'ifr')}
+                                 f'{m}_mbv2_fpn_shapes_{s}.py' for m in ('bmask-rcnn', 'meinst')
+                                 for s in ('baseline', 'ifr')}
