@@ -97,6 +97,7 @@ EXPECTED_REFINERS = {
     'reppoints': ['bbox_head.cls_convs.0', 'bbox_head.reg_convs.0'],
     'solo': ['mask_head.mask_convs.0', 'mask_head.cls_convs.0'],
     'solov2': ['mask_head.kernel_convs.0', 'mask_head.cls_convs.0'],
+    'blendmask': ['bbox_head.cls_convs.0', 'bbox_head.reg_convs.0', 'mask_head.basis_convs.0'],
     'meinst': ['bbox_head.cls_convs.0', 'bbox_head.reg_convs.0', 'bbox_head.mask_convs.0'],
     'condinst':
     ['bbox_head.cls_convs.0', 'bbox_head.reg_convs.0', 'mask_head.mask_feature_head.conv_branch.0'],
@@ -139,6 +140,7 @@ TABLE1 = {
 STOCK = {
     'bmask_rcnn_r50_1x': ('roi_head.mask_head', 'BoundaryPreservingMaskHead'),
     'meinst_r50_1x': ('bbox_head', 'MEInstBboxHead'),
+    'blendmask_r50_1x': ('mask_head', 'BlendMaskHead'),
 }
 
 

@@ -1,3 +1,5 @@
+from .blendmask_head import BlendMaskHead, blend
+from .ifr_blendmask_head import IFRBlendMaskHead
 from .ifr_boxinst_head import IFRBoxInstBboxHead, IFRBoxInstMaskHead
 from .ifr_condinst_head import IFRCondInstBboxHead, IFRCondInstMaskHead
 from .ifr_fcos_head import IFRFCOSHead
@@ -10,8 +12,8 @@ from .ifr_solov2_head import IFRSOLOV2Head
 from .meinst_head import MEInstBboxHead, MEInstMaskHead, centerness_of_points
 
 __all__ = [
-    'IFRBoxInstBboxHead', 'IFRBoxInstMaskHead', 'IFRCondInstBboxHead', 'IFRCondInstMaskHead',
-    'IFRFCOSHead', 'IFRFreeAnchorRetinaHead', 'IFRMEInstBboxHead', 'IFRRepPointsHead',
-    'IFRRetinaHead', 'IFRSOLOHead', 'IFRSOLOV2Head', 'MEInstBboxHead', 'MEInstMaskHead',
-    'centerness_of_points'
+    'BlendMaskHead', 'IFRBlendMaskHead', 'IFRBoxInstBboxHead', 'IFRBoxInstMaskHead',
+    'IFRCondInstBboxHead', 'IFRCondInstMaskHead', 'IFRFCOSHead', 'IFRFreeAnchorRetinaHead',
+    'IFRMEInstBboxHead', 'IFRRepPointsHead', 'IFRRetinaHead', 'IFRSOLOHead', 'IFRSOLOV2Head',
+    'MEInstBboxHead', 'MEInstMaskHead', 'blend', 'centerness_of_points'
 ]

@@ -1,3 +1,4 @@
+from .blendmask import BlendMask
 from .meinst import MEInst
 
-__all__ = ['MEInst']
+__all__ = ['BlendMask', 'MEInst']

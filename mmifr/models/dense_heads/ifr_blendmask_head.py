@@ -1,0 +1,20 @@
+"""BlendMask's bottom module with implicit feature refinement."""
+from mmdet.registry import MODELS
+from mmifr.models.layers import IFRTowerMixin
+from .blendmask_head import BlendMaskHead
+
+
+@MODELS.register_module()
+class IFRBlendMaskHead(IFRTowerMixin, BlendMaskHead):
+    """:class:`BlendMaskHead` with IFR in place of the bottom module's
+    stacked convs (``basis_convs``, run on the whole stride-8 feature).
+
+    The box head's towers are IFR's too when the config uses
+    ``IFRCondInstBboxHead`` (the IFR BlendMask configs do, as the CondInst
+    ones).
+
+    Args:
+        ifr_cfg (dict): config of the refiner.
+        *args, **kwargs: arguments of :class:`BlendMaskHead`.
+    """
+    ifr_towers = ('basis_convs', )
