@@ -71,6 +71,27 @@ def test_meinst_pair_differs_only_in_the_head_towers_and_ifr_runtime():
     assert meinst_model['bbox_head']['num_classes'] == 4
 
 
+def test_blendmask_pair_differs_only_in_the_towers_and_ifr_runtime():
+    path = osp.join(DEMO_DIR, 'blendmask_mbv2_fpn_shapes_{}.py')
+    base = Config.fromfile(path.format('baseline')).to_dict()
+    ifr = Config.fromfile(path.format('ifr')).to_dict()
+    assert base['model']['bbox_head'].pop('type') == 'CondInstBboxHead'
+    assert ifr['model']['bbox_head'].pop('type') == 'IFRCondInstBboxHead'
+    assert base['model']['mask_head'].pop('type') == 'BlendMaskHead'
+    assert ifr['model']['mask_head'].pop('type') == 'IFRBlendMaskHead'
+    ifr.pop('custom_hooks')
+    assert base == ifr
+    # The detector, data and schedule are the MEInst demo's.
+    meinst = Config.fromfile(osp.join(DEMO_DIR, 'meinst_mbv2_fpn_shapes_baseline.py')).to_dict()
+    for cfg in (base, meinst):
+        for key in ('type', 'mask_head'):
+            cfg['model'].pop(key)
+        for key in ('type', 'num_params'):
+            cfg['model']['bbox_head'].pop(key, None)
+        cfg.pop('num_bases', None), cfg.pop('attn_size', None)
+    assert base == meinst
+
+
 def test_jacobian_regularised_demo_differs_only_in_jac_reg():
     ifr, jac = _demo('shapes', 'ifr').to_dict(), _demo('shapes', 'ifr-jacreg').to_dict()
     ifr_cfg = jac['model']['roi_head']['mask_head'].pop('ifr_cfg')
@@ -124,5 +145,5 @@ def test_every_demo_config_is_covered():
                      for s in ('baseline', 'ifr')} | {
                          f'mask-rcnn_mbv2_fpn_shapes_ifr-{v}.py' for v in variants} | {
                              'mask-rcnn_mbv2_fpn_shapes_shared-convs.py'} | {
-                                 f'{m}_mbv2_fpn_shapes_{s}.py' for m in ('bmask-rcnn', 'meinst')
+                                 f'{m}_mbv2_fpn_shapes_{s}.py' for m in ('bmask-rcnn', 'meinst', 'blendmask')
                                  for s in ('baseline', 'ifr')}
