@@ -47,7 +47,7 @@ from mmdet.testing import demo_mm_inputs, demo_track_inputs
 from mmdet.utils import register_all_modules
 from mmifr.engine.hooks import IFRSolverStatsHook, IFRUnrollWarmupHook, find_refiners
 from mmifr.models.roi_heads import (IFRBoundaryPreservingMaskHead, IFRConvFCMaskHead,
-                                   IFRHTCMaskHead)
+                                    IFRHTCMaskHead)
 
 REPO_ROOT = osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))
 CONFIG_ROOT = osp.join(REPO_ROOT, 'configs', 'ifr')

@@ -9,11 +9,11 @@ from .ifr_reppoints_head import IFRRepPointsHead
 from .ifr_retina_head import IFRRetinaHead
 from .ifr_solo_head import IFRSOLOHead
 from .ifr_solov2_head import IFRSOLOV2Head
-from .meinst_head import MEInstBboxHead, MEInstMaskHead, centerness_of_points
+from .meinst_head import MEInstBboxHead, MEInstMaskHead
 
 __all__ = [
     'BlendMaskHead', 'IFRBlendMaskHead', 'IFRBoxInstBboxHead', 'IFRBoxInstMaskHead',
     'IFRCondInstBboxHead', 'IFRCondInstMaskHead', 'IFRFCOSHead', 'IFRFreeAnchorRetinaHead',
     'IFRMEInstBboxHead', 'IFRRepPointsHead', 'IFRRetinaHead', 'IFRSOLOHead', 'IFRSOLOV2Head',
-    'MEInstBboxHead', 'MEInstMaskHead', 'blend', 'centerness_of_points'
+    'MEInstBboxHead', 'MEInstMaskHead', 'blend'
 ]

@@ -10,12 +10,11 @@ from mmengine.model import ModuleList
 from torch import Tensor, nn
 
 from mmdet.models.dense_heads.base_mask_head import BaseMaskHead
-from mmdet.models.roi_heads.mask_heads.fcn_mask_head import _do_paste_mask
 from mmdet.models.utils import empty_instances
 from mmdet.registry import MODELS
 from mmdet.structures.bbox import get_box_tensor
 from mmdet.utils import ConfigType, InstanceList, OptConfigType, reduce_mean
-from .meinst_head import centerness_of_points
+from mmifr.models.utils import centerness_of_points, paste_box_masks
 
 
 def blend(bases: Tensor, attentions: Tensor) -> Tensor:
@@ -199,13 +198,6 @@ class BlendMaskHead(BaseMaskHead):
                 results_list[img_id] = empty_instances(
                     [meta], bases.device, task_type='mask', instance_results=[results])[0]
                 continue
-            bboxes = results.bboxes
-            probs = self._blend_rois(bases, img_id, bboxes, attn).sigmoid()
-            if rescale:
-                bboxes /= bboxes.new_tensor(meta['scale_factor']).repeat((1, 2))
-                img_h, img_w = meta['ori_shape'][:2]
-            else:
-                img_h, img_w = meta['img_shape'][:2]
-            masks, _ = _do_paste_mask(probs[:, None], bboxes, img_h, img_w, skip_empty=False)
-            results.masks = masks >= mask_thr
+            probs = self._blend_rois(bases, img_id, results.bboxes, attn).sigmoid()
+            paste_box_masks(results, probs, meta, rescale, mask_thr)
         return results_list

@@ -4,16 +4,15 @@ from typing import List, Tuple
 
 import torch
 from mmcv.cnn import ConvModule
-from mmengine.structures import InstanceData
 from torch import Tensor, nn
 
 from mmdet.models import CondInstBboxHead, FCOSHead
 from mmdet.models.dense_heads.base_mask_head import BaseMaskHead
-from mmdet.models.roi_heads.mask_heads.fcn_mask_head import _do_paste_mask
 from mmdet.models.utils import empty_instances
 from mmdet.registry import MODELS, TASK_UTILS
 from mmdet.structures.bbox import get_box_tensor
 from mmdet.utils import ConfigType, InstanceList, OptConfigType, reduce_mean
+from mmifr.models.utils import centerness_of_points, paste_box_masks
 
 
 @MODELS.register_module()
@@ -64,17 +63,6 @@ class MEInstBboxHead(CondInstBboxHead):
         for conv in self.mask_convs:
             mask_feat = conv(mask_feat)
         return cls_score, bbox_pred, centerness, self.mask_pred(mask_feat)
-
-
-def centerness_of_points(points: Tensor, boxes: Tensor) -> Tensor:
-    """FCOS's centerness of ``(N, 2)`` points in their ``(N, 4)`` boxes:
-    ``sqrt(min(l, r) / max(l, r) * min(t, b) / max(t, b))``, 0 outside."""
-    left_right = torch.stack([points[:, 0] - boxes[:, 0], boxes[:, 2] - points[:, 0]], 1)
-    top_bottom = torch.stack([points[:, 1] - boxes[:, 1], boxes[:, 3] - points[:, 1]], 1)
-    left_right, top_bottom = left_right.clamp(min=0), top_bottom.clamp(min=0)
-    ratio = (left_right.min(1)[0] / left_right.max(1)[0].clamp(min=1e-6)) * (
-        top_bottom.min(1)[0] / top_bottom.max(1)[0].clamp(min=1e-6))
-    return ratio.sqrt()
 
 
 @MODELS.register_module()
@@ -148,13 +136,5 @@ class MEInstMaskHead(BaseMaskHead):
                 results_list[i] = empty_instances(
                     [meta], coeffs.device, task_type='mask', instance_results=[results])[0]
                 continue
-            bboxes = results.bboxes
-            if rescale:
-                bboxes /= bboxes.new_tensor(meta['scale_factor']).repeat((1, 2))
-                img_h, img_w = meta['ori_shape'][:2]
-            else:
-                img_h, img_w = meta['img_shape'][:2]
-            probs = self.mask_coder.decode(coeffs)
-            masks, _ = _do_paste_mask(probs[:, None], bboxes, img_h, img_w, skip_empty=False)
-            results.masks = masks >= mask_thr
+            paste_box_masks(results, self.mask_coder.decode(coeffs), meta, rescale, mask_thr)
         return results_list

@@ -8,7 +8,8 @@ from mmengine.structures import InstanceData
 from mmdet.registry import MODELS
 from mmdet.structures.mask import BitmapMasks
 from mmifr.engine.hooks import find_refiners
-from mmifr.models.dense_heads import BlendMaskHead, blend, centerness_of_points
+from mmifr.models.dense_heads import BlendMaskHead, blend
+from mmifr.models.utils import centerness_of_points
 
 K, M, R, IMG = 2, 3, 8, 64
 

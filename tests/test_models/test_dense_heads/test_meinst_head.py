@@ -9,7 +9,8 @@ from mmengine.structures import InstanceData
 from mmdet.registry import MODELS
 from mmdet.structures.mask import BitmapMasks
 from mmifr.engine.hooks import find_refiners
-from mmifr.models.dense_heads import MEInstBboxHead, centerness_of_points
+from mmifr.models.dense_heads import MEInstBboxHead
+from mmifr.models.utils import centerness_of_points
 from mmifr.models.task_modules import PCAMaskStatistics
 
 S, IMG = 6, 16
@@ -21,10 +22,9 @@ def _n_params(module):
 
 def _bbox_head(type='MEInstBboxHead', **kwargs):
     torch.manual_seed(0)
+    gn = dict(type='GN', num_groups=8)
     head = MODELS.build(dict(type=type, num_classes=3, in_channels=32, feat_channels=32,
-                             stacked_convs=2, strides=[8, 16], norm_cfg=dict(type='GN',
-                                                                              num_groups=8),
-                             **kwargs))
+                             stacked_convs=2, strides=[8, 16], norm_cfg=gn, **kwargs))
     head.init_weights()
     return head
 

@@ -56,7 +56,8 @@ def test_every_application_reaches_the_gradient():
 
 @pytest.mark.parametrize('num_repeats', [0, -1, 2.0, True])
 def test_bad_num_repeats_is_named(num_repeats):
-    with pytest.raises(ValueError, match=f'num_repeats must be a positive int, got {num_repeats!r}'):
+    message = f'num_repeats must be a positive int, got {num_repeats!r}'
+    with pytest.raises(ValueError, match=message):
         WeightSharedConvStack(_conv(), num_repeats=num_repeats)
 
 

@@ -14,7 +14,8 @@ from mmdet.utils import register_all_modules
 from mmifr.models.roi_heads import BMaskRoIHead, laplacian_boundary_targets
 
 C, NUM_CLASSES, IMG = 16, 4, 64
-CONFIG = osp.join(osp.dirname(__file__), *[osp.pardir] * 3, 'configs', 'ifr', 'bmask_rcnn_r50_1x.py')
+REPO_ROOT = osp.join(osp.dirname(__file__), *[osp.pardir] * 3)
+CONFIG = osp.join(REPO_ROOT, 'configs', 'ifr', 'bmask_rcnn_r50_1x.py')
 
 
 @pytest.fixture(scope='module', autouse=True)

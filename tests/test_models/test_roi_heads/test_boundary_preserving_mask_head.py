@@ -1,7 +1,6 @@
 """Tests of BMask R-CNN's mask heads: ``BoundaryPreservingMaskHead`` and its IFR variant."""
 import pytest
 import torch
-import torch.nn.functional as F
 
 from mmdet.models import FCNMaskHead
 from mmdet.registry import MODELS
