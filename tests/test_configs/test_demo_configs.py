@@ -92,6 +92,26 @@ def test_blendmask_pair_differs_only_in_the_towers_and_ifr_runtime():
     assert base == meinst
 
 
+def test_video_pair_differs_only_in_the_mask_head_and_ifr_runtime():
+    path = osp.join(DEMO_DIR, 'masktrack-rcnn_mbv2_fpn_shapes-video_{}.py')
+    base = Config.fromfile(path.format('baseline')).to_dict()
+    ifr = Config.fromfile(path.format('ifr')).to_dict()
+    base_head = base['model']['detector']['roi_head'].pop('mask_head')
+    ifr_head = ifr['model']['detector']['roi_head'].pop('mask_head')
+    assert (base_head.pop('type'), ifr_head.pop('type')) == ('SmallInitFCNMaskHead',
+                                                             'IFRConvFCMaskHead')
+    assert base_head == ifr_head
+    ifr.pop('custom_hooks')
+    assert base == ifr
+    # The detector is the image demo's Mask R-CNN, inside mmdet's MaskTrackRCNN.
+    image = _demo('shapes', 'baseline').to_dict()['model']
+    image.pop('data_preprocessor')
+    image['roi_head'].pop('mask_head')
+    assert base['model']['type'] == 'MaskTrackRCNN' and base['model']['detector'] == image
+    assert base['val_evaluator']['type'] == 'NumpyCompatYouTubeVISMetric'
+    assert base['train_dataloader']['dataset']['type'] == 'YouTubeVISDataset'
+
+
 def test_jacobian_regularised_demo_differs_only_in_jac_reg():
     ifr, jac = _demo('shapes', 'ifr').to_dict(), _demo('shapes', 'ifr-jacreg').to_dict()
     ifr_cfg = jac['model']['roi_head']['mask_head'].pop('ifr_cfg')
@@ -147,4 +167,6 @@ def test_every_demo_config_is_covered():
                          f'mask-rcnn_mbv2_fpn_shapes_ifr-{v}.py' for v in variants} | {
                              'mask-rcnn_mbv2_fpn_shapes_shared-convs.py'} | {
                                  f'{m}_mbv2_fpn_shapes_{s}.py' for m in frameworks
-                                 for s in ('baseline', 'ifr')}
+                                 for s in ('baseline', 'ifr')} | {
+                                     f'masktrack-rcnn_mbv2_fpn_shapes-video_{s}.py'
+                                     for s in ('baseline', 'ifr')}
