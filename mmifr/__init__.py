@@ -18,7 +18,8 @@ import _mmifr_config_scope  # noqa: E402
 
 _mmifr_config_scope.install()
 
-from . import engine, evaluation, models, ops, registry, utils  # noqa: E402,F401  (registration side effects)
+# Registration side effects.
+from . import engine, evaluation, models, ops, registry, utils  # noqa: E402,F401
 from .version import __version__  # noqa: E402
 
 __all__ = ['__version__']
