@@ -13,7 +13,7 @@ Rows come from a YAML file (``--rows``)::
 
     rows:
       - name: mask_rcnn_mbv2_shapes
-        metric: segm                       # segm or bbox
+        metric: segm                       # segm, bbox or youtube_vis
         paper: mask_rcnn_r50_ifr_1x         # optional, a metafile.yml model
         baseline: {config: configs/ifr/demo/...baseline.py, checkpoint: null}
         ifr: {config: configs/ifr/demo/...ifr.py, checkpoint: null}
@@ -56,6 +56,10 @@ METAFILE = osp.join(ROOT, 'configs', 'ifr', 'metafile.yml')
 AP_KEYS = ('AP', 'AP50', 'AP75', 'APs', 'APm', 'APl')
 COCO_SUFFIX = {'AP': 'mAP', 'AP50': 'mAP_50', 'AP75': 'mAP_75', 'APs': 'mAP_s', 'APm': 'mAP_m',
                'APl': 'mAP_l'}
+#: YouTubeVISMetric's names (with ``metric_items`` listing them, as the video
+#: configs do) of the columns of a ``youtube_vis`` row.
+VIS_SUFFIX = {'AP': 'mAP', 'AP50': 'mAP_50', 'AP75': 'mAP_75', 'AR1': 'AR@1', 'AR10': 'AR@10'}
+METRICS = ('segm', 'bbox', 'youtube_vis')
 SIDES = ('baseline', 'ifr')
 
 
@@ -117,8 +121,9 @@ def load_rows(args) -> List[dict]:
         for key in ('name', 'baseline', 'ifr'):
             if key not in row:
                 raise ValueError(f'row {row!r} lacks the key {key!r}')
-        if row.setdefault('metric', 'segm') not in ('segm', 'bbox'):
-            raise ValueError(f"row {row['name']}: metric={row['metric']!r}; allowed: segm, bbox")
+        if row.setdefault('metric', 'segm') not in METRICS:
+            raise ValueError(f"row {row['name']}: metric={row['metric']!r}; allowed: "
+                             f"{', '.join(METRICS)}")
     return rows
 
 
@@ -170,10 +175,24 @@ def evaluate(config: str, checkpoint: str, work_dir: str, options: List[str], gp
 
 
 def coco_aps(metrics: dict, metric: str) -> Dict[str, float]:
-    """CocoMetric's fractions as percent APs; COCO reports -1 for a size
-    range without any object, which is left out rather than shown as -100."""
-    aps = {k: metrics.get(f'coco/{metric}_{s}') for k, s in COCO_SUFFIX.items()}
+    """CocoMetric's (or, for ``youtube_vis``, YouTubeVISMetric's) fractions
+    as percent APs; a size range without any object (-1) is left out rather
+    than shown as -100."""
+    if metric == 'youtube_vis':
+        aps = {k: metrics.get(f'youtube_vis/segm_{s}') for k, s in VIS_SUFFIX.items()}
+    else:
+        aps = {k: metrics.get(f'coco/{metric}_{s}') for k, s in COCO_SUFFIX.items()}
     return {k: round(100 * v, 1) for k, v in aps.items() if v is not None and v >= 0}
+
+
+def columns(results: List[dict]) -> List[str]:
+    """The table's metric columns: COCO's for image rows, then AR1 / AR10
+    for video rows."""
+    video = [r.get('metric', 'segm') == 'youtube_vis' for r in results]
+    keys = list(AP_KEYS) if not all(video) else []
+    if any(video):
+        keys += [k for k in VIS_SUFFIX if k not in keys]
+    return keys
 
 
 # ------------------------------------------------------------ in-process measurements
@@ -244,18 +263,19 @@ def paper_cells(paper: Optional[dict]) -> str:
 
 
 def markdown(results: List[dict], title: str) -> str:
-    header = ('| row | head | ' + ' | '.join(AP_KEYS) +
+    keys = columns(results)
+    header = ('| row | head | ' + ' | '.join(keys) +
               ' | head params (M) | infer (ms/img) | solver steps | paper AP (Table) |')
-    lines = [f'### {title}', '', header, '|' + ' --- |' * (len(AP_KEYS) + 6)]
+    lines = [f'### {title}', '', header, '|' + ' --- |' * (len(keys) + 6)]
     for res in results:
         paper = res.get('paper')
         table = f" (T{paper['Table']})" if paper else ''
         for side in SIDES + ('delta', ):
             r = res[side]
-            cells = [fmt(r['ap'].get(k)) for k in AP_KEYS]
+            cells = [fmt(r['ap'].get(k)) for k in keys]
             if side == 'delta':
                 cells = [f'{v:+.1f}' if v is not None else '-' for v in
-                         (r['ap'].get(k) for k in AP_KEYS)]
+                         (r['ap'].get(k) for k in keys)]
             params = r.get('head_params')
             lines.append('| ' + ' | '.join([
                 res['name'] if side == 'baseline' else '',
@@ -317,7 +337,10 @@ def seed_run(row: dict, side: str, seed: int, args) -> dict:
         row=row['name'], head=side, label=row[side].get('label'), config=row[side]['config'],
         seed=seed,
         iterations=trained_iterations(checkpoint),
-        segm_AP=coco_aps(metrics, 'segm').get('AP'), bbox_AP=coco_aps(metrics, 'bbox').get('AP'),
+        # A video row's mask AP is the YouTube-VIS AP (it has no box AP).
+        segm_AP=coco_aps(metrics, 'youtube_vis' if row['metric'] == 'youtube_vis' else 'segm'
+                         ).get('AP'),
+        bbox_AP=coco_aps(metrics, 'bbox').get('AP'),
         checkpoint=osp.relpath(checkpoint, ROOT) if checkpoint.startswith(ROOT) else checkpoint,
         metrics=metrics)
     with open(record, 'w') as f:
@@ -377,7 +400,7 @@ def main():
                           args.num_timing_images))
         res['delta'] = dict(ap={
             k: round(res['ifr']['ap'][k] - res['baseline']['ap'][k], 1)
-            for k in AP_KEYS if k in res['ifr']['ap'] and k in res['baseline']['ap']
+            for k in columns([res]) if k in res['ifr']['ap'] and k in res['baseline']['ap']
         })
         results.append(res)
     title = f"IFR vs stock head ({', '.join(sorted({r['metric'] for r in results}))} AP)"

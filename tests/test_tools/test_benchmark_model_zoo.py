@@ -61,6 +61,21 @@ def test_coco_metrics_become_percent_aps():
     assert tool.coco_aps(metrics, 'segm') == {'AP': 36.1, 'AP50': 50.0}
 
 
+def test_youtube_vis_metrics_become_percent_aps_and_the_video_columns():
+    metrics = {'youtube_vis/segm_mAP': 0.305, 'youtube_vis/segm_mAP_50': 0.513,
+               'youtube_vis/segm_mAP_75': 0.322, 'youtube_vis/segm_AR@1': 0.31,
+               'youtube_vis/segm_AR@10': 0.357, 'youtube_vis/segm_mAP_m': -1.0}
+    aps = tool.coco_aps(metrics, 'youtube_vis')
+    assert aps == {'AP': 30.5, 'AP50': 51.3, 'AP75': 32.2, 'AR1': 31.0, 'AR10': 35.7}
+    side = dict(ap=aps)
+    table = tool.markdown([dict(name='vis', metric='youtube_vis', baseline=side, ifr=side,
+                                delta=dict(ap={k: 0.0 for k in aps}))], 'title')
+    assert '| row | head | AP | AP50 | AP75 | AR1 | AR10 |' in table
+    assert '| vis | stock | 30.5 | 51.3 | 32.2 | 31.0 | 35.7 |' in table
+    rows = tool.load_rows(_args(models=['masktrack_rcnn_r50_ifr_1x']))
+    assert rows[0]['metric'] == 'youtube_vis'
+
+
 def test_markdown_has_both_heads_the_delta_and_the_paper():
     side = dict(ap=dict(AP=30.0, AP50=50.0), head_params=2_643_280, infer_ms=12.0)
     ifr = dict(ap=dict(AP=31.5, AP50=50.5), head_params=1_464_656, infer_ms=15.0,

@@ -116,6 +116,8 @@ val_evaluator = dict(
     # mmdet's YouTubeVISMetric, made to run with NumPy >= 1.24 (mmifr.evaluation).
     type='NumpyCompatYouTubeVISMetric',
     metric='youtube_vis_ap',
+    # The columns of the paper's Table 4 (mmdet reports the AP ones only by default).
+    metric_items=['mAP', 'mAP_50', 'mAP_75', 'AR@1', 'AR@10'],
     outfile_prefix='./work_dirs/youtube_vis_results',
     format_only=False)
 test_evaluator = val_evaluator
