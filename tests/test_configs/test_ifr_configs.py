@@ -141,6 +141,7 @@ STOCK = {
     'bmask_rcnn_r50_1x': ('roi_head.mask_head', 'BoundaryPreservingMaskHead'),
     'meinst_r50_1x': ('bbox_head', 'MEInstBboxHead'),
     'blendmask_r50_1x': ('mask_head', 'BlendMaskHead'),
+    'masktrack_rcnn_r50_ms_1x': ('detector.roi_head.mask_head', 'FCNMaskHead'),
 }
 
 
@@ -252,7 +253,8 @@ def test_config_builds(rel_path):
         _assert_table1_head(name, cfg, MODELS.build(cfg.model))
         return
     if name in STOCK:
-        import_modules_from_strings(**cfg.custom_imports)
+        if 'custom_imports' in cfg:  # mmifr's ports need it, a stock mmdet model does not
+            import_modules_from_strings(**cfg.custom_imports)
         model = MODELS.build(cfg.model)
         path, head_type = STOCK[name]
         assert type(model.get_submodule(path)).__name__ == head_type
