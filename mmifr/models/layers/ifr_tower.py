@@ -54,9 +54,9 @@ class IFRTowerMixin:
         self.ifr_cfg = ifr_cfg
         if ifr_towers is not None:
             allowed = tuple(type(self).ifr_towers) + tuple(self.optional_ifr_towers)
-            if isinstance(ifr_towers, str) or not set(ifr_towers) <= set(allowed):
-                raise ValueError(f'{type(self).__name__}: ifr_towers={ifr_towers!r}; each must '
-                                 f'be one of {list(allowed)}')
+            if isinstance(ifr_towers, str) or not ifr_towers or not set(ifr_towers) <= set(allowed):
+                raise ValueError(f'{type(self).__name__}: ifr_towers={ifr_towers!r}; give one or '
+                                 f'more of {list(allowed)}')
             self.ifr_towers = tuple(ifr_towers)
         for path in self.ifr_towers:
             parent_path, _, name = path.rpartition('.')

@@ -79,9 +79,9 @@ def test_ifr_head_replaces_the_mask_convs_only_by_default():
     assert sorted(find_refiners(both)) == ['boundary_convs.0', 'convs.0']
 
 
-@pytest.mark.parametrize('towers', [('convs', 'cls_convs'), 'convs', ('upsample', )])
+@pytest.mark.parametrize('towers', [('convs', 'cls_convs'), 'convs', ('upsample', ), ()])
 def test_bad_ifr_towers_are_named(towers):
-    with pytest.raises(ValueError, match=r"ifr_towers=.*each must be one of \['convs', "
+    with pytest.raises(ValueError, match=r"ifr_towers=.*give one or more of \['convs', "
                        r"'boundary_convs'\]"):
         _ifr(ifr_towers=towers)
 
