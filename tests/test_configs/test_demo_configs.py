@@ -150,6 +150,18 @@ def test_deq_from_start_demo_differs_only_in_the_warmup_hook():
     assert cand == ifr
 
 
+def test_late_switch_demo_differs_only_in_the_switch_ratio():
+    ifr = _demo('shapes', 'ifr').to_dict()
+    cand = _demo('shapes', 'ifr-late-switch').to_dict()
+    hooks, cand_hooks = ifr.pop('custom_hooks'), cand.pop('custom_hooks')
+    assert [h['type'] for h in hooks] == [h['type'] for h in cand_hooks]
+    (warmup, ) = [h for h in cand_hooks if h['type'] == 'IFRUnrollWarmupHook']
+    assert warmup['switch_ratio'] == 7 / 9
+    assert [h for h in hooks if h['type'] != 'IFRUnrollWarmupHook'] == \
+        [h for h in cand_hooks if h['type'] != 'IFRUnrollWarmupHook']
+    assert cand == ifr
+
+
 def test_shared_convs_demo_differs_from_the_baseline_only_in_the_head_type():
     base = _demo('shapes', 'baseline').to_dict()
     shared = _demo('shapes', 'shared-convs').to_dict()
@@ -161,7 +173,7 @@ def test_shared_convs_demo_differs_from_the_baseline_only_in_the_head_type():
 def test_every_demo_config_is_covered():
     names = {osp.basename(p) for p in glob.glob(osp.join(DEMO_DIR, '*.py'))}
     frameworks = ('bmask-rcnn', 'meinst', 'blendmask')
-    variants = ('jacreg', 'jfb', 'torchinit', 'deq-from-start')
+    variants = ('jacreg', 'jfb', 'torchinit', 'deq-from-start', 'late-switch')
     assert names == {f'mask-rcnn_mbv2_fpn_{p}_{s}.py' for p in PAIRS
                      for s in ('baseline', 'ifr')} | {
                          f'mask-rcnn_mbv2_fpn_shapes_ifr-{v}.py' for v in variants} | {
