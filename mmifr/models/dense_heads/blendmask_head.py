@@ -2,6 +2,7 @@
 few image-wide bases into instance masks."""
 from typing import List, Optional, Sequence, Tuple
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from mmcv.cnn import ConvModule
@@ -165,7 +166,7 @@ class BlendMaskHead(BaseMaskHead):
             logits.append(self._blend_rois(bases, img_id, gt_boxes[gt_inds], attn))
             crops = gt.masks.crop_and_resize(
                 gt_boxes, (self.bottom_resolution, ) * 2,
-                torch.arange(len(gt_boxes)).numpy(),
+                np.arange(len(gt_boxes)),
                 device=attn.device).to_tensor(torch.float32, attn.device)
             targets.append(crops[gt_inds])
             weights.append(centerness_of_points(info.points, gt_boxes[gt_inds]))

@@ -2,6 +2,7 @@
 each instance's box-cropped mask."""
 from typing import List, Tuple
 
+import numpy as np
 import torch
 from mmcv.cnn import ConvModule
 from torch import Tensor, nn
@@ -108,7 +109,7 @@ class MEInstMaskHead(BaseMaskHead):
             gt_boxes = get_box_tensor(gt.bboxes)
             crops = gt.masks.crop_and_resize(
                 gt_boxes, (self.mask_coder.mask_size, ) * 2,
-                torch.arange(len(gt_boxes), device=gt_boxes.device).cpu().numpy(),
+                np.arange(len(gt_boxes)),
                 device=coeffs.device).to_tensor(torch.float32, coeffs.device)
             gt_inds = info.pos_assigned_gt_inds
             with torch.no_grad():
