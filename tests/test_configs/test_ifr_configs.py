@@ -97,6 +97,7 @@ EXPECTED_REFINERS = {
     'reppoints': ['bbox_head.cls_convs.0', 'bbox_head.reg_convs.0'],
     'solo': ['mask_head.mask_convs.0', 'mask_head.cls_convs.0'],
     'solov2': ['mask_head.kernel_convs.0', 'mask_head.cls_convs.0'],
+    'sipmask': ['bbox_head.cls_convs.0', 'bbox_head.reg_convs.0'],
     'blendmask': ['bbox_head.cls_convs.0', 'bbox_head.reg_convs.0', 'mask_head.basis_convs.0'],
     'meinst': ['bbox_head.cls_convs.0', 'bbox_head.reg_convs.0', 'bbox_head.mask_convs.0'],
     'condinst':
@@ -142,6 +143,7 @@ STOCK = {
     'meinst_r50_1x': ('bbox_head', 'MEInstBboxHead'),
     'blendmask_r50_1x': ('mask_head', 'BlendMaskHead'),
     'masktrack_rcnn_r50_ms_1x': ('detector.roi_head.mask_head', 'FCNMaskHead'),
+    'sipmask_r50_1x': ('bbox_head', 'SipMaskHead'),
 }
 
 

@@ -8,12 +8,14 @@ from .ifr_meinst_head import IFRMEInstBboxHead
 from .ifr_reppoints_head import IFRRepPointsHead
 from .ifr_retina_head import IFRRetinaHead
 from .ifr_solo_head import IFRSOLOHead
+from .ifr_sipmask_head import IFRSipMaskHead
 from .ifr_solov2_head import IFRSOLOV2Head
 from .meinst_head import MEInstBboxHead, MEInstMaskHead
+from .sipmask_head import SipMaskHead
 
 __all__ = [
     'BlendMaskHead', 'IFRBlendMaskHead', 'IFRBoxInstBboxHead', 'IFRBoxInstMaskHead',
     'IFRCondInstBboxHead', 'IFRCondInstMaskHead', 'IFRFCOSHead', 'IFRFreeAnchorRetinaHead',
     'IFRMEInstBboxHead', 'IFRRepPointsHead', 'IFRRetinaHead', 'IFRSOLOHead', 'IFRSOLOV2Head',
-    'MEInstBboxHead', 'MEInstMaskHead', 'blend'
+    'IFRSipMaskHead', 'MEInstBboxHead', 'MEInstMaskHead', 'SipMaskHead', 'blend'
 ]

@@ -1,4 +1,5 @@
 from .blendmask import BlendMask
 from .meinst import MEInst
+from .sipmask import SipMask
 
-__all__ = ['BlendMask', 'MEInst']
+__all__ = ['BlendMask', 'MEInst', 'SipMask']
