@@ -165,7 +165,7 @@ class SipMaskHead(CondInstBboxHead):
             iou = bbox_overlaps(gt_boxes / 2, boxes_2, is_aligned=True)
             weight = score * iou
             weight = weight / (weight.sum() + 1e-4) * len(weight)
-            wh = (boxes_2[:, 2:] - boxes_2[:, :2]).clamp(min=1)
+            wh = (boxes_2[:, 2:] - boxes_2[:, :2]).clamp(min=1)  # at least a pixel a side
             per_roi = F.binary_cross_entropy(pred, target, reduction='none').sum((1, 2))
             per_roi = per_roi / wh.prod(1) / len(per_roi)
             loss_mask = loss_mask + (per_roi * weight).sum()
