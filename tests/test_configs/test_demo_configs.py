@@ -112,6 +112,25 @@ def test_video_pair_differs_only_in_the_mask_head_and_ifr_runtime():
     assert base['train_dataloader']['dataset']['type'] == 'YouTubeVISDataset'
 
 
+def test_sipmask_video_pair_differs_only_in_the_box_head_towers_and_ifr_runtime():
+    path = osp.join(DEMO_DIR, 'sipmask-vis_mbv2_fpn_shapes-video_{}.py')
+    base = Config.fromfile(path.format('baseline')).to_dict()
+    ifr = Config.fromfile(path.format('ifr')).to_dict()
+    assert (base['model']['detector']['bbox_head'].pop('type'),
+            ifr['model']['detector']['bbox_head'].pop('type')) == ('SipMaskHead', 'IFRSipMaskHead')
+    ifr.pop('custom_hooks')
+    assert base == ifr
+    assert base['model']['track_head']['type'] == 'SipMaskTrackHead'
+    # Data, schedule, backbone, tracker and metric are the MaskTrack R-CNN video demo's.
+    masktrack = Config.fromfile(osp.join(
+        DEMO_DIR, 'masktrack-rcnn_mbv2_fpn_shapes-video_baseline.py')).to_dict()
+    for key in ('data_preprocessor', 'tracker'):
+        assert base['model'][key] == masktrack['model'][key]
+    assert base['model']['detector']['backbone'] == masktrack['model']['detector']['backbone']
+    base.pop('model'), masktrack.pop('model')
+    assert base == masktrack
+
+
 def test_jacobian_regularised_demo_differs_only_in_jac_reg():
     ifr, jac = _demo('shapes', 'ifr').to_dict(), _demo('shapes', 'ifr-jacreg').to_dict()
     ifr_cfg = jac['model']['roi_head']['mask_head'].pop('ifr_cfg')
@@ -180,5 +199,6 @@ def test_every_demo_config_is_covered():
                              'mask-rcnn_mbv2_fpn_shapes_shared-convs.py'} | {
                                  f'{m}_mbv2_fpn_shapes_{s}.py' for m in frameworks
                                  for s in ('baseline', 'ifr')} | {
-                                     f'masktrack-rcnn_mbv2_fpn_shapes-video_{s}.py'
+                                     f'{m}_mbv2_fpn_shapes-video_{s}.py'
+                                     for m in ('masktrack-rcnn', 'sipmask-vis')
                                      for s in ('baseline', 'ifr')}

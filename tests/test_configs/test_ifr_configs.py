@@ -98,6 +98,7 @@ EXPECTED_REFINERS = {
     'solo': ['mask_head.mask_convs.0', 'mask_head.cls_convs.0'],
     'solov2': ['mask_head.kernel_convs.0', 'mask_head.cls_convs.0'],
     'sipmask': ['bbox_head.cls_convs.0', 'bbox_head.reg_convs.0'],
+    'sipmask_vis': ['detector.bbox_head.cls_convs.0', 'detector.bbox_head.reg_convs.0'],
     'blendmask': ['bbox_head.cls_convs.0', 'bbox_head.reg_convs.0', 'mask_head.basis_convs.0'],
     'meinst': ['bbox_head.cls_convs.0', 'bbox_head.reg_convs.0', 'bbox_head.mask_convs.0'],
     'condinst':
@@ -144,6 +145,8 @@ STOCK = {
     'blendmask_r50_1x': ('mask_head', 'BlendMaskHead'),
     'masktrack_rcnn_r50_ms_1x': ('detector.roi_head.mask_head', 'FCNMaskHead'),
     'sipmask_r50_1x': ('bbox_head', 'SipMaskHead'),
+    'sipmask_vis_r50_1x': ('detector.bbox_head', 'SipMaskHead'),
+    'sipmask_vis_r50_ms_1x': ('detector.bbox_head', 'SipMaskHead'),
 }
 
 
@@ -185,8 +188,12 @@ def _framework(rel_path):
     raise KeyError(f'no expectations for {rel_path}: add it to EXPECTED_REFINERS')
 
 
+#: Video models: a ``detector`` inside, trained on key + reference frames.
+VIDEO_MODELS = ('MaskTrackRCNN', 'SipMaskVIS')
+
+
 def _detector_cfg(model_cfg):
-    return model_cfg.detector if model_cfg.type == 'MaskTrackRCNN' else model_cfg
+    return model_cfg.detector if model_cfg.type in VIDEO_MODELS else model_cfg
 
 
 def _load(rel_path):
@@ -340,7 +347,7 @@ class _Case:
         _init_heads(self.model)
         _load_test_pca(self.model)
         self.refiners = find_refiners(self.model)
-        self.is_video = self.cfg.model.type == 'MaskTrackRCNN'
+        self.is_video = self.cfg.model.type in VIDEO_MODELS
         roi_head = getattr(self.model, 'roi_head', None)
         self.with_semantic = bool(getattr(roi_head, 'with_semantic', False))
 

@@ -142,6 +142,9 @@ class SipMaskHead(CondInstBboxHead):
         flat_boxes = torch.cat([p.permute(0, 2, 3, 1).reshape(num_imgs, -1, 4)
                                 for p in bbox_preds], 1).detach()
         loss_mask = bases.sum() * 0
+        # The positives the mask loss ran on, for SipMask's tracking branch.
+        self._mask_positives = [(flat_boxes.new_zeros(0, 4), flat_boxes.new_zeros(0).long())
+                                for _ in range(num_imgs)]
         for i, info in enumerate(self.get_positive_infos()):
             gt = batch_gt_instances[i]
             if len(info) == 0:
@@ -157,6 +160,7 @@ class SipMaskHead(CondInstBboxHead):
             if not keep.any():
                 continue
             boxes_2, gt_boxes, info = boxes_2[keep], gt_boxes[keep], info[keep]
+            self._mask_positives[i] = (boxes_2 * 2, info.pos_assigned_gt_inds)
             pred = self.assemble_masks(bases[i], info.param_preds, boxes_2)
             target = self._mask_targets(gt, info.pos_assigned_gt_inds, bases.shape[-2:], pred)
             target = crop_to_boxes(target, boxes_2)
@@ -171,6 +175,12 @@ class SipMaskHead(CondInstBboxHead):
             loss_mask = loss_mask + (per_roi * weight).sum()
         losses['loss_mask'] = self.loss_mask_weight * loss_mask / num_imgs
         return losses
+
+    def get_mask_positives(self) -> List[Tuple[Tensor, Tensor]]:
+        """Per image of the last :meth:`loss_by_feat`: the ``(N, 4)``
+        predicted boxes (input pixels, detached) of the positives the mask
+        loss ran on and the ``(N, )`` indices of their ground truths."""
+        return self._mask_positives
 
     @staticmethod
     def _mask_targets(gt, gt_inds: Tensor, size: Tuple[int, int], like: Tensor) -> Tensor:
