@@ -5,9 +5,10 @@ import os.path as osp
 import pytest
 import torch
 from mmengine.config import Config
+from video_clips import (assert_no_detections_then_an_appearing_object,
+                         assert_static_scene_keeps_its_ids, clip)
 
 from mmdet.registry import MODELS
-from mmdet.testing import demo_track_inputs
 from mmdet.utils import register_all_modules
 from mmifr.engine.hooks import find_refiners
 
@@ -17,7 +18,6 @@ CONFIGS = {
                    f'sipmask-vis_mbv2_fpn_shapes-video_{side}.py')
     for side in ('baseline', 'ifr')
 }
-SHAPE = (3, 96, 96)
 
 
 def _build(side, **track_head):
@@ -37,21 +37,6 @@ def model():
     return _build('ifr')
 
 
-def _clip(model, num_frames, frame_id=0, training=False):
-    if training:
-        data = demo_track_inputs(batch_size=1, num_frames=num_frames, key_frames_inds=[0],
-                                 image_shapes=SHAPE, num_items=[2], num_classes=4,
-                                 with_mask=True)
-    else:
-        data = demo_track_inputs(batch_size=1, num_frames=num_frames, image_shapes=SHAPE,
-                                 num_classes=4)
-        # A static scene: every frame is the first one.
-        data['inputs'][0][:] = data['inputs'][0][:1]
-        for t, sample in enumerate(data['data_samples'][0]):
-            sample.set_metainfo(dict(frame_id=frame_id + t))
-    return model.data_preprocessor(data, training)
-
-
 def _boxes_of_a_useful_size(model):
     # The mask and matching losses run on the positives' predicted boxes.
     torch.nn.init.constant_(model.detector.bbox_head.conv_reg.bias, 2.0)
@@ -62,7 +47,7 @@ def test_training_step_reaches_the_towers_and_the_tracking_branch(side):
     model = _build(side) if side == 'baseline' else _build(side, type='IFRSipMaskTrackHead')
     _boxes_of_a_useful_size(model)
     model.train()
-    losses = model(**_clip(model, 2, training=True), mode='loss')
+    losses = model(**clip(model, 2, training=True), mode='loss')
     assert {'loss_cls', 'loss_bbox', 'loss_centerness', 'loss_mask', 'loss_match'} <= set(losses)
     loss, log_vars = model.parse_losses(losses)
     assert math.isfinite(loss.item()) and log_vars['loss_match'] > 0 and log_vars['loss_mask'] > 0
@@ -83,40 +68,19 @@ def test_training_step_reaches_the_towers_and_the_tracking_branch(side):
 
 def test_a_key_frame_without_objects_trains(model):
     model.train()
-    clip = _clip(model, 2, training=True)
-    key = clip['data_samples'][0].get_key_frames()[0]
+    packed = clip(model, 2, training=True)
+    key = packed['data_samples'][0].get_key_frames()[0]
     key.gt_instances = key.gt_instances[:0]
-    losses = model(**clip, mode='loss')
+    losses = model(**packed, mode='loss')
     assert losses['loss_match'].item() == 0 and torch.isfinite(losses['loss_cls'])
 
 
-def _predict(model, clip, score_thr):
-    model.eval()
-    model.detector.bbox_head.test_cfg.score_thr = score_thr
-    with torch.no_grad():
-        (out, ) = model(**clip, mode='predict')
-    return [frame.pred_track_instances for frame in out]
-
-
 def test_track_ids_of_a_static_scene_are_stable(model):
-    frames = _predict(model, _clip(model, 3), score_thr=0.0)
-    ids = [sorted(f.instances_id.tolist()) for f in frames]
-    assert ids[0] and ids[0] == ids[1] == ids[2]
-    for f in frames:
-        assert f.masks.shape == (len(f), *SHAPE[1:])
+    assert_static_scene_keeps_its_ids(model, model.detector.bbox_head.test_cfg)
 
 
 def test_a_clip_without_detections_and_an_object_that_appears(model):
-    empty = _predict(model, _clip(model, 3), score_thr=1.01)
-    assert all(len(f) == 0 and f.masks.shape[0] == 0 for f in empty)
-    # Frame 0 shows nothing, frames 1 and 2 the same objects: they get new
-    # ids at frame 1 and keep them (the tracker carries over between calls).
-    (first, ) = _predict(model, _clip(model, 1), score_thr=1.01)
-    assert len(first) == 0
-    (second, ) = _predict(model, _clip(model, 1, frame_id=1), score_thr=0.0)
-    (third, ) = _predict(model, _clip(model, 1, frame_id=2), score_thr=0.0)
-    assert len(second) > 0
-    assert sorted(second.instances_id.tolist()) == sorted(third.instances_id.tolist())
+    assert_no_detections_then_an_appearing_object(model, model.detector.bbox_head.test_cfg)
 
 
 def test_a_detector_without_a_sipmask_head_is_named():
