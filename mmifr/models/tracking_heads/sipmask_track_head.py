@@ -10,6 +10,7 @@ from torch import Tensor, nn
 
 from mmdet.models.losses import accuracy
 from mmdet.registry import MODELS
+from mmdet.structures.bbox import get_box_tensor
 from mmdet.utils import ConfigType, OptConfigType, OptMultiConfig
 
 
@@ -146,7 +147,7 @@ class SipMaskTrackHead(BaseModule):
         Returns:
             dict: ``loss_match`` (mean over the pairs) and ``match_accuracy``.
         """
-        ref_bboxes = [self.jitter_boxes(gt.bboxes) for gt in ref_gt_instances]
+        ref_bboxes = [self.jitter_boxes(get_box_tensor(gt.bboxes)) for gt in ref_gt_instances]
         keys = self._embeddings(key_feats, key_bboxes)
         refs = self._embeddings(ref_feats, ref_bboxes)
         losses, correct, total = [], 0.0, 0
