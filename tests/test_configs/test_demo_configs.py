@@ -71,6 +71,22 @@ def test_meinst_pair_differs_only_in_the_head_towers_and_ifr_runtime():
     assert meinst_model['bbox_head']['num_classes'] == 4
 
 
+def test_meinst_3x_pair_differs_from_the_demo_pair_only_in_the_schedule():
+    for side in ('baseline', 'ifr'):
+        demo = Config.fromfile(osp.join(DEMO_DIR, f'meinst_mbv2_fpn_shapes_{side}.py')).to_dict()
+        long = Config.fromfile(osp.join(DEMO_DIR,
+                                        f'meinst_mbv2_fpn_shapes-3x_{side}.py')).to_dict()
+        assert long['train_cfg']['max_iters'] == 3 * demo['train_cfg']['max_iters'] == 1350
+        assert long['train_cfg']['val_interval'] == 1350
+        assert long['default_hooks']['checkpoint']['interval'] == 1350
+        (step, ) = [s for s in long['param_scheduler'] if s['type'] == 'MultiStepLR']
+        assert (step['end'], step['milestones']) == (1350, [1080])
+        for cfg in (demo, long):
+            for key in ('max_iters', 'train_cfg', 'param_scheduler', 'default_hooks'):
+                cfg.pop(key)
+        assert long == demo
+
+
 def test_blendmask_pair_differs_only_in_the_towers_and_ifr_runtime():
     path = osp.join(DEMO_DIR, 'blendmask_mbv2_fpn_shapes_{}.py')
     base = Config.fromfile(path.format('baseline')).to_dict()
@@ -199,6 +215,8 @@ def test_every_demo_config_is_covered():
                              'mask-rcnn_mbv2_fpn_shapes_shared-convs.py'} | {
                                  f'{m}_mbv2_fpn_shapes_{s}.py' for m in frameworks
                                  for s in ('baseline', 'ifr')} | {
+                                     f'meinst_mbv2_fpn_shapes-3x_{s}.py'
+                                     for s in ('baseline', 'ifr')} | {
                                      f'{m}_mbv2_fpn_shapes-video_{s}.py'
                                      for m in ('masktrack-rcnn', 'sipmask-vis')
                                      for s in ('baseline', 'ifr')}
