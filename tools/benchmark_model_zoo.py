@@ -210,10 +210,6 @@ def replaced_head(model: torch.nn.Module) -> torch.nn.Module:
     return model.bbox_head
 
 
-#: Model types that run on clips (a ``detector`` inside, a tracker).
-VIDEO_MODELS = ('MaskTrackRCNN', 'SipMaskVIS')
-
-
 Runs = Tuple[List[Callable[[], object]], int]
 
 
@@ -250,7 +246,8 @@ def measure(config: str, checkpoint: Optional[str], options: dict, device: str,
 
     cfg = Config.fromfile(config)
     cfg.merge_from_dict(options)
-    video = cfg.model.type in VIDEO_MODELS
+    # Video models (MaskTrack R-CNN, SipMaskVIS) wrap a detector and run on clips.
+    video = 'detector' in cfg.model
     # init_detector sets mmdet's scope itself, init_track_model does not.
     init_default_scope(cfg.get('default_scope', 'mmdet'))
     model = (init_track_model if video else init_detector)(cfg, checkpoint, device=device)

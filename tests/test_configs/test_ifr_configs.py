@@ -188,12 +188,9 @@ def _framework(rel_path):
     raise KeyError(f'no expectations for {rel_path}: add it to EXPECTED_REFINERS')
 
 
-#: Video models: a ``detector`` inside, trained on key + reference frames.
-VIDEO_MODELS = ('MaskTrackRCNN', 'SipMaskVIS')
-
-
 def _detector_cfg(model_cfg):
-    return model_cfg.detector if model_cfg.type in VIDEO_MODELS else model_cfg
+    # Video models wrap a detector (and train on key + reference frames).
+    return model_cfg.get('detector', model_cfg)
 
 
 def _load(rel_path):
@@ -347,7 +344,7 @@ class _Case:
         _init_heads(self.model)
         _load_test_pca(self.model)
         self.refiners = find_refiners(self.model)
-        self.is_video = self.cfg.model.type in VIDEO_MODELS
+        self.is_video = 'detector' in self.cfg.model
         roi_head = getattr(self.model, 'roi_head', None)
         self.with_semantic = bool(getattr(roi_head, 'with_semantic', False))
 
