@@ -177,6 +177,14 @@ def test_torchinit_demo_differs_only_in_the_block_conv_init():
     assert cand == ifr
 
 
+def test_branch_gain_demo_differs_only_in_the_block_branch_gain():
+    ifr, cand = _demo('shapes', 'ifr').to_dict(), _demo('shapes', 'ifr-branch-gain').to_dict()
+    ifr_cfg = cand['model']['roi_head']['mask_head'].pop('ifr_cfg')
+    assert ifr_cfg == dict(
+        type='IFRRefiner', block=dict(type='DoubleResidualBlock', branch_gain_init=0.5))
+    assert cand == ifr
+
+
 def test_deq_from_start_demo_differs_only_in_the_warmup_hook():
     ifr = _demo('shapes', 'ifr').to_dict()
     cand = _demo('shapes', 'ifr-deq-from-start').to_dict()

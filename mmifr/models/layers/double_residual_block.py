@@ -44,6 +44,13 @@ class DoubleResidualBlock(BaseModule):
             ``fan_out``, as Mask R-CNN's mask head; the paper's Sec. 4.2) or
             ``'pytorch'`` (``nn.Conv2d``'s own, what the released code
             leaves them at).
+        branch_gain_init (float): initial gain (GroupNorm weight) of the
+            norm that ends the conv branch, ``norm2``: how strongly
+            ``W2(relu(W1(R)))`` enters the sum with ``R`` at the start.
+            1 is the paper's; 0 is mmdet's ``zero_init_residual`` (the
+            block starts as the pointwise ``GN3(relu(H + X))``). Values
+            below 1 start the fixed point better conditioned and more local
+            (see docs/ifr_vs_stock_head.md). Default: 1.
         init_cfg (dict, optional): mmengine init config.
     """
 
@@ -54,6 +61,7 @@ class DoubleResidualBlock(BaseModule):
                  form: str = 'bounded',
                  weight_norm: bool = True,
                  conv_init: str = 'kaiming',
+                 branch_gain_init: float = 1.0,
                  init_cfg: OptMultiConfig = None) -> None:
         super().__init__(init_cfg=init_cfg)
         if form not in FORMS:
@@ -61,6 +69,10 @@ class DoubleResidualBlock(BaseModule):
         if conv_init not in CONV_INITS:
             raise ValueError(
                 f'conv_init={conv_init!r} is not supported; allowed values: {list(CONV_INITS)}')
+        if (isinstance(branch_gain_init, bool) or not isinstance(branch_gain_init, (int, float))
+                or not branch_gain_init >= 0):
+            raise ValueError(
+                f'branch_gain_init must be a float >= 0, got {branch_gain_init!r}')
         mid_channels = mid_channels or channels
         for name, value in (('channels', channels), ('mid_channels', mid_channels)):
             groups = norm_cfg.get('num_groups', 1)
@@ -71,6 +83,7 @@ class DoubleResidualBlock(BaseModule):
         self.form = form
         self.weight_norm = weight_norm
         self.conv_init = conv_init
+        self.branch_gain_init = float(branch_gain_init)
         self.conv1 = nn.Conv2d(channels, mid_channels, 3, padding=1, bias=False)
         self.norm1 = build_norm_layer(norm_cfg, mid_channels)[1]
         self.conv2 = nn.Conv2d(mid_channels, channels, 3, padding=1, bias=False)
@@ -84,6 +97,8 @@ class DoubleResidualBlock(BaseModule):
         """Kaiming init as in Mask R-CNN's mask head (paper Sec. 4.2), or
         ``nn.Conv2d``'s own for ``conv_init='pytorch'``."""
         super().init_weights()
+        if self.norm2.weight is not None:
+            nn.init.constant_(self.norm2.weight, self.branch_gain_init)
         if self.conv_init == 'pytorch':
             # Weight norm was applied to the construction-time draw already.
             return

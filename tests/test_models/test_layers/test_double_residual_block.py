@@ -209,3 +209,55 @@ def test_pytorch_conv_init_keeps_the_construction_draw(weight_norm):
 def test_bad_conv_init_raises():
     with pytest.raises(ValueError, match=r"conv_init='xavier'.*allowed values.*pytorch"):
         DoubleResidualBlock(16, conv_init='xavier')
+
+
+@pytest.mark.parametrize('gain', [0.0, 0.5, 1.0])
+def test_branch_gain_init_sets_the_conv_branch_gain(gain):
+    """``branch_gain_init`` is the start value of ``norm2``'s weight, the gain
+    with which the conv branch enters the sum; the other norms keep 1."""
+    block = _block(16, branch_gain_init=gain)
+    assert torch.all(block.norm2.weight == gain)
+    assert torch.all(block.norm1.weight == 1) and torch.all(block.norm3.weight == 1)
+
+
+def test_zero_branch_gain_starts_as_the_pointwise_map():
+    """At gain 0 (mmdet's ``zero_init_residual``) the block starts as
+    ``GN3(relu(H + X))``: no spatial mixing but GroupNorm's statistics."""
+    block = _block(16, branch_gain_init=0.0)
+    h, x = torch.randn(2, 16, 9, 9), torch.randn(2, 16, 9, 9)
+    torch.testing.assert_close(block(h, x), block.norm3(torch.relu(h + x)))
+
+
+def _fixed_point_profile(block, x):
+    """Broyden steps to tol 1e-3, and locality of ``H*``: how much a
+    perturbation of ``X`` at the centre moves ``H*`` there, against the border
+    rows."""
+    from mmifr.ops import deq_fixed_point
+    with torch.no_grad():
+        _, stats = deq_fixed_point(block, x, max_iter=40, tol=1e-3)
+        exact = dict(max_iter=60, tol=1e-6, solver_kwargs=dict(memory=60))
+        h, _ = deq_fixed_point(block, x, **exact)
+        bump = torch.zeros_like(x)
+        bump[:, :, 7, 7] = 0.1 * torch.randn_like(x[:, :, 7, 7])
+        moved = (deq_fixed_point(block, x + bump, **exact)[0] - h).norm(dim=1)
+    border = torch.cat([moved[:, :3].flatten(1), moved[:, -3:].flatten(1)], 1).mean()
+    return stats.forward.nstep.float().mean().item(), (moved[:, 6:9, 6:9].mean() / border).item()
+
+
+def test_lower_branch_gain_starts_a_better_conditioned_more_local_fixed_point():
+    """The reason for ``branch_gain_init < 1`` (docs/ifr_vs_stock_head.md): at
+    the paper's init the fixed point needs more than the 15-step budget and
+    mixes the whole RoI; at half gain it is reached within the budget and a
+    local change of ``X`` stays local, as in a trained block."""
+    torch.manual_seed(0)
+    x = 0.8 * torch.randn(8, 64, 14, 14)
+    steps_full, local_full = _fixed_point_profile(_block(64).eval(), x)
+    steps_half, local_half = _fixed_point_profile(_block(64, branch_gain_init=0.5).eval(), x)
+    assert steps_full > 15 >= steps_half
+    assert local_half > 1.5 * local_full
+
+
+@pytest.mark.parametrize('gain', [-0.1, True, 'half', None])
+def test_bad_branch_gain_init_raises(gain):
+    with pytest.raises(ValueError, match=r'branch_gain_init must be a float >= 0'):
+        DoubleResidualBlock(16, branch_gain_init=gain)
