@@ -38,6 +38,7 @@ convergence = _load_tool('analyze_convergence')
 features = _load_tool('visualize_features')
 cost = _load_tool('benchmark_ifr_cost')
 fit_initializer = _load_tool('fit_ifr_initializer')
+probe = _load_tool('probe_mask_head')
 
 
 def _gen(seed):
@@ -229,6 +230,34 @@ def test_analyze_convergence_cli(tiny, tmp_path):
     assert len(analysis['spectral_radius_per_roi']) == n
     assert len(analysis['fixed_point']['rel_residual']['median']) == 12
     assert report['refiner'].startswith('roi_head.mask_head')
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('side', ['baseline', 'ifr'])
+def test_probe_mask_head_cli(tiny, tmp_path, side):
+    out = tmp_path / 'probe.json'
+    result = probe.main([
+        tiny[f'{side}_config'], tiny[f'{side}_checkpoint'], '--max-images', '3', '--out',
+        str(out)
+    ])
+    assert json.loads(out.read_text()) == result
+    for split in ('train', 'val'):
+        quality = result[split]
+        assert quality['num_rois'] > 0
+        assert 0 <= quality['mask_iou'] <= 1 and quality['loss'] > 0
+    response = result['response']
+    assert response['sensitivity'] > 0 and response['locality'] > 0
+    assert result['head'] == ('IFRConvFCMaskHead' if side == 'ifr' else 'FCNMaskHead')
+
+
+@pytest.mark.slow
+def test_probe_mask_head_init_head_takes_another_heads_checkpoint(tiny):
+    """``--init-head``: a fresh IFR head on the features of a stock model."""
+    result = probe.main([
+        tiny['ifr_config'], tiny['baseline_checkpoint'], '--init-head', '--splits', 'val',
+        '--max-images', '2'
+    ])
+    assert result['init_head'] and 'train' not in result and result['val']['num_rois'] > 0
 
 
 @pytest.mark.slow

@@ -1,0 +1,127 @@
+"""Probe a Mask R-CNN's mask head on ground-truth boxes (stock or IFR).
+
+Prints and writes (``--out``, JSON):
+
+* per split (``--splits``): BCE and mask IoU of the head's 28x28 masks on the
+  ground-truth boxes of the first ``--max-images`` images, i.e. mask quality
+  without detection errors; train against val says whether it generalises;
+* the response of the tower in front of the predictor (the stock convs, or
+  the IFR refiner solved to tol 1e-5) on val RoIs: relative sensitivity to a
+  small change of its input and locality (centre change / border change for a
+  change of the input at the centre cell); see
+  :mod:`mmifr.utils.mask_head_probe`.
+
+``--init-head`` re-initialises the mask head after loading the checkpoint:
+a fresh head on the trained model's RoI features (the start of training as
+the features will be). A checkpoint of another head type may be given then.
+
+Example (docs/ifr_vs_stock_head.md, section 5)::
+
+    python tools/analysis_tools/probe_mask_head.py \\
+        configs/ifr/demo/mask-rcnn_mbv2_fpn_shapes_ifr.py \\
+        work_dirs/seed_study/mask_rcnn_mbv2_shapes/ifr/seed0/iter_450.pth \\
+        --out work_dirs/probe/ifr_seed0.json
+"""
+import argparse
+import copy
+import json
+import os
+import os.path as osp
+import sys
+
+import torch
+from mmengine.config import Config
+from mmengine.runner import Runner, load_checkpoint
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
+import mmifr  # noqa: E402,F401  (registers the IFR heads)
+from mmifr.utils.mask_head_probe import (gt_box_mask_quality, gt_box_rois,  # noqa: E402
+                                         tower_response)
+
+#: The tight solve of the response probe: the equilibrium itself, not the
+#: inference approximation.
+EXACT_SOLVE = dict(tol=1e-5, max_iter=60, output='z', solver_kwargs=dict(memory=60))
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('config')
+    parser.add_argument('checkpoint', nargs='?', help='omitted: the model at its init')
+    parser.add_argument('--init-head', action='store_true',
+                        help='re-initialise the mask head after loading the checkpoint')
+    parser.add_argument('--splits', nargs='+', default=['train', 'val'], choices=['train', 'val'])
+    parser.add_argument('--max-images', type=int, default=50)
+    parser.add_argument('--response-rois', type=int, default=32,
+                        help='val RoIs the tower response is measured on')
+    parser.add_argument('--out', help='write the results as JSON here')
+    return parser.parse_args(argv)
+
+
+def split_loader(cfg: Config, split: str):
+    # Deep copies: building a dataset fills in its config's paths in place.
+    loader = copy.deepcopy(cfg.val_dataloader)
+    if split == 'train':
+        train = cfg.train_dataloader.dataset
+        loader.dataset.update(
+            ann_file=train.ann_file, data_prefix=copy.deepcopy(train.data_prefix))
+    return Runner.build_dataloader(loader)
+
+
+def mask_tower(head):
+    """The tower in front of the head's upsampling, with IFR refiners solving
+    to :data:`EXACT_SOLVE`."""
+    for module in head.modules():
+        if type(module).__name__ == 'IFRRefiner':
+            module.test_overrides = dict(EXACT_SOLVE)
+
+    def tower(x):
+        for layer in head.convs:
+            x = layer(x)
+        return x
+
+    return tower
+
+
+def main(argv=None) -> dict:
+    args = parse_args(argv)
+    from mmdet.registry import MODELS
+    from mmdet.utils import register_all_modules
+    from mmengine.logging import MMLogger
+    register_all_modules()
+    # mmengine logs every parameter's init at INFO.
+    MMLogger.get_current_instance().setLevel('WARNING')
+    torch.manual_seed(0)
+    cfg = Config.fromfile(args.config)
+    model = MODELS.build(cfg.model)
+    if not args.checkpoint or args.init_head:
+        model.init_weights()
+    if args.checkpoint:
+        load_checkpoint(model, args.checkpoint, map_location='cpu', strict=not args.init_head)
+    if args.init_head:
+        model.roi_head.mask_head.init_weights()
+    model.eval()
+    head = model.roi_head.mask_head
+    result = dict(config=args.config, checkpoint=args.checkpoint, init_head=args.init_head,
+                  head=type(head).__name__)
+    for split in args.splits:
+        result[split] = gt_box_mask_quality(model, split_loader(cfg, split), args.max_images)
+        print(f"{split:5s} gt-box mask BCE {result[split]['loss']:.4f}  mask IoU "
+              f"{result[split]['mask_iou']:.4f}  ({result[split]['num_rois']} RoIs)", flush=True)
+    with torch.no_grad():
+        rois = torch.cat([
+            x for x, _, _ in gt_box_rois(model, split_loader(cfg, 'val'), args.max_images)
+        ])[:args.response_rois]
+    result['response'] = tower_response(mask_tower(head), rois)
+    r = result['response']
+    print(f"tower response on {len(rois)} val RoIs: sensitivity {r['sensitivity']:.3f}  "
+          f"locality {r['locality']:.1f}  output rms {r['out_rms']:.2f}")
+    if args.out:
+        os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
+        with open(args.out, 'w') as f:
+            json.dump(result, f, indent=2)
+        print(f'wrote {args.out}')
+    return result
+
+
+if __name__ == '__main__':
+    main()
