@@ -128,6 +128,21 @@ def test_video_pair_differs_only_in_the_mask_head_and_ifr_runtime():
     assert base['train_dataloader']['dataset']['type'] == 'YouTubeVISDataset'
 
 
+@pytest.mark.parametrize('side', ['baseline', 'ifr'])
+def test_video_from_image_starts_each_detector_from_its_own_image_demo_model(side):
+    """The from-image video pair is the video pair but for the detector's
+    init: the image demo's trained Mask R-CNN of the same head."""
+    video = Config.fromfile(osp.join(
+        DEMO_DIR, f'masktrack-rcnn_mbv2_fpn_shapes-video_{side}.py')).to_dict()
+    cand = Config.fromfile(osp.join(
+        DEMO_DIR, f'masktrack-rcnn_mbv2_fpn_shapes-video-from-image_{side}.py')).to_dict()
+    init = cand['model']['detector'].pop('init_cfg')
+    assert init == dict(
+        type='Pretrained', checkpoint=f'work_dirs/demo/mask_rcnn_mbv2_shapes/{side}/iter_450.pth')
+    assert 'init_cfg' not in video['model']['detector']
+    assert cand == video
+
+
 def test_sipmask_video_pair_differs_only_in_the_box_head_towers_and_ifr_runtime():
     path = osp.join(DEMO_DIR, 'sipmask-vis_mbv2_fpn_shapes-video_{}.py')
     base = Config.fromfile(path.format('baseline')).to_dict()
@@ -216,7 +231,7 @@ def test_shared_convs_demo_differs_from_the_baseline_only_in_the_head_type():
 def test_every_demo_config_is_covered():
     names = {osp.basename(p) for p in glob.glob(osp.join(DEMO_DIR, '*.py'))}
     frameworks = ('bmask-rcnn', 'meinst', 'blendmask')
-    variants = ('jacreg', 'jfb', 'torchinit', 'deq-from-start', 'late-switch')
+    variants = ('jacreg', 'jfb', 'torchinit', 'deq-from-start', 'late-switch', 'branch-gain')
     assert names == {f'mask-rcnn_mbv2_fpn_{p}_{s}.py' for p in PAIRS
                      for s in ('baseline', 'ifr')} | {
                          f'mask-rcnn_mbv2_fpn_shapes_ifr-{v}.py' for v in variants} | {
@@ -227,4 +242,6 @@ def test_every_demo_config_is_covered():
                                      for s in ('baseline', 'ifr')} | {
                                      f'{m}_mbv2_fpn_shapes-video_{s}.py'
                                      for m in ('masktrack-rcnn', 'sipmask-vis')
+                                     for s in ('baseline', 'ifr')} | {
+                                     f'masktrack-rcnn_mbv2_fpn_shapes-video-from-image_{s}.py'
                                      for s in ('baseline', 'ifr')}
