@@ -252,12 +252,17 @@ def test_probe_mask_head_cli(tiny, tmp_path, side):
 
 @pytest.mark.slow
 def test_probe_mask_head_init_head_takes_another_heads_checkpoint(tiny):
-    """``--init-head``: a fresh IFR head on the features of a stock model."""
+    """``--init-head``: a fresh head on the features of a checkpoint, which may
+    hold another head (here: a fresh IFR head on a stock model)."""
     result = probe.main([
         tiny['ifr_config'], tiny['baseline_checkpoint'], '--init-head', '--splits', 'val',
         '--max-images', '2'
     ])
     assert result['init_head'] and 'train' not in result and result['val']['num_rois'] > 0
+    args = [tiny['baseline_config'], tiny['baseline_checkpoint'], '--splits', 'val',
+            '--max-images', '2']
+    trained, fresh = probe.main(args), probe.main(args + ['--init-head'])
+    assert trained['response'] != fresh['response']
 
 
 @pytest.mark.slow

@@ -93,11 +93,13 @@ def main(argv=None) -> dict:
     torch.manual_seed(0)
     cfg = Config.fromfile(args.config)
     model = MODELS.build(cfg.model)
-    if not args.checkpoint or args.init_head:
-        model.init_weights()
     if args.checkpoint:
         load_checkpoint(model, args.checkpoint, map_location='cpu', strict=not args.init_head)
+    else:
+        model.init_weights()
     if args.init_head:
+        # A new head: mmengine's init_weights() skips modules it has run on.
+        model.roi_head.mask_head = MODELS.build(cfg.model.roi_head.mask_head)
         model.roi_head.mask_head.init_weights()
     model.eval()
     head = model.roi_head.mask_head
