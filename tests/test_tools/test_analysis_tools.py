@@ -248,6 +248,10 @@ def test_probe_mask_head_cli(tiny, tmp_path, side):
     response = result['response']
     assert response['sensitivity'] > 0 and response['locality'] > 0
     assert result['head'] == ('IFRConvFCMaskHead' if side == 'ifr' else 'FCNMaskHead')
+    # The solve's steps are reported for an IFR head only.
+    assert ('steps_to_tol_1e-3' in response) == (side == 'ifr')
+    if side == 'ifr':
+        assert 1 <= response['steps_to_tol_1e-3'] <= 40
 
 
 @pytest.mark.slow

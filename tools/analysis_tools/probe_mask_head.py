@@ -28,6 +28,7 @@ import json
 import os
 import os.path as osp
 import sys
+from typing import Optional
 
 import torch
 from mmengine.config import Config
@@ -82,6 +83,19 @@ def mask_tower(head):
     return tower
 
 
+def solve_steps(head, rois) -> Optional[float]:
+    """Mean Broyden steps per RoI of the head's first IFR refiner to the
+    training tolerance, 1e-3 (``None`` for a head without one)."""
+    refiners = [m for m in head.modules() if type(m).__name__ == 'IFRRefiner']
+    if not refiners:
+        return None
+    refiner = refiners[0]
+    refiner.test_overrides = dict(tol=1e-3, max_iter=40, output='z')
+    with torch.no_grad():
+        refiner(rois)
+    return refiner.deq.last_stats.forward.nstep.float().mean().item()
+
+
 def main(argv=None) -> dict:
     args = parse_args(argv)
     from mmdet.registry import MODELS
@@ -117,6 +131,10 @@ def main(argv=None) -> dict:
     r = result['response']
     print(f"tower response on {len(rois)} val RoIs: sensitivity {r['sensitivity']:.3f}  "
           f"locality {r['locality']:.1f}  output rms {r['out_rms']:.2f}")
+    steps = solve_steps(head, rois)
+    if steps is not None:
+        result['response']['steps_to_tol_1e-3'] = steps
+        print(f'IFR solve: {steps:.1f} Broyden steps per RoI to tol 1e-3 (at most 40)')
     if args.out:
         os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
         with open(args.out, 'w') as f:
