@@ -23,9 +23,10 @@ from mmdet.structures.bbox import bbox2roi, get_box_tensor
 
 def gt_box_rois(model, batches: Iterable[dict],
                 max_images: int) -> Iterable[Tuple[Tensor, Tensor, object]]:
-    """Yield ``(mask RoI features (N, C, S, S), gt labels (N,), gt masks)``
-    of the ground-truth boxes, one image at a time (images without objects are
-    skipped)."""
+    """Yield ``(RoI features (N, C, S, S), labels (N,), targets (N, 2S, 2S))``
+    for the ground-truth boxes of one image at a time: the mask head's input,
+    and the binary masks cropped to the boxes at the resolution of an FCN mask
+    head's output. Images without objects are skipped."""
     head = model.roi_head
     for i, batch in enumerate(batches):
         if i >= max_images:
