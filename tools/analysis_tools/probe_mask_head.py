@@ -36,6 +36,7 @@ from mmengine.runner import Runner, load_checkpoint
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 import mmifr  # noqa: E402,F401  (registers the IFR heads)
+from mmifr.engine.hooks import find_refiners  # noqa: E402
 from mmifr.utils.mask_head_probe import (gt_box_mask_quality, gt_box_rois,  # noqa: E402
                                          tower_response)
 
@@ -71,9 +72,8 @@ def split_loader(cfg: Config, split: str):
 def mask_tower(head):
     """The tower in front of the head's upsampling, with IFR refiners solving
     to :data:`EXACT_SOLVE`."""
-    for module in head.modules():
-        if type(module).__name__ == 'IFRRefiner':
-            module.test_overrides = dict(EXACT_SOLVE)
+    for refiner in find_refiners(head).values():
+        refiner.test_overrides = dict(EXACT_SOLVE)
 
     def tower(x):
         for layer in head.convs:
@@ -86,7 +86,7 @@ def mask_tower(head):
 def solve_steps(head, rois) -> Optional[float]:
     """Mean Broyden steps per RoI of the head's first IFR refiner to the
     training tolerance, 1e-3 (``None`` for a head without one)."""
-    refiners = [m for m in head.modules() if type(m).__name__ == 'IFRRefiner']
+    refiners = list(find_refiners(head).values())
     if not refiners:
         return None
     refiner = refiners[0]
@@ -123,10 +123,15 @@ def main(argv=None) -> dict:
         result[split] = gt_box_mask_quality(model, split_loader(cfg, split), args.max_images)
         print(f"{split:5s} gt-box mask BCE {result[split]['loss']:.4f}  mask IoU "
               f"{result[split]['mask_iou']:.4f}  ({result[split]['num_rois']} RoIs)", flush=True)
+    parts, count = [], 0
     with torch.no_grad():
-        rois = torch.cat([
-            x for x, _, _ in gt_box_rois(model, split_loader(cfg, 'val'), args.max_images)
-        ])[:args.response_rois]
+        # Only as many images as the response needs RoIs.
+        for x, _, _ in gt_box_rois(model, split_loader(cfg, 'val'), args.max_images):
+            parts.append(x)
+            count += len(x)
+            if count >= args.response_rois:
+                break
+    rois = torch.cat(parts)[:args.response_rois]
     result['response'] = tower_response(mask_tower(head), rois)
     r = result['response']
     print(f"tower response on {len(rois)} val RoIs: sensitivity {r['sensitivity']:.3f}  "
