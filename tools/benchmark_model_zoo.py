@@ -29,6 +29,11 @@ Examples::
     python tools/benchmark_model_zoo.py --rows configs/ifr/demo/rows_shapes.yml --train
     # seed study: every row over 3 seeds, mean +- std (seed_study.md/.json)
     python tools/benchmark_model_zoo.py --rows configs/ifr/demo/rows_shapes.yml --seeds 0 1 2
+    # the same runs scored on a second test set as well (seed_study_heldout.md/.json)
+    python tools/benchmark_model_zoo.py --rows configs/ifr/demo/rows_shapes.yml --seeds 0 1 2 \
+        --test-name heldout --test-cfg-options \
+        test_dataloader.dataset.data_root=data/shapes_heldout/ \
+        test_evaluator.ann_file=data/shapes_heldout/annotations/instances_val.json
     # COCO on 8 GPUs, two rows of the paper's Table 2
     python tools/benchmark_model_zoo.py --models mask_rcnn_r50_ifr_1x htc_r50_ifr_1x \
         --train --gpus 8 --work-dir work_dirs/model_zoo
@@ -38,6 +43,7 @@ import glob
 import json
 import os
 import os.path as osp
+import re
 import subprocess
 import sys
 import time
@@ -76,6 +82,14 @@ def parse_args():
         help='seed study: train (runs already in --work-dir are reused) and evaluate each '
         'model of each row once per seed, write seed_study.md/.json with per-seed and '
         'mean +- std mask and box AP; no timing')
+    parser.add_argument(
+        '--test-name',
+        help='seed study: evaluate every run (training any that is missing) on another test '
+        'set, given by --test-cfg-options, as <seed dir>/test_<NAME>/ and '
+        'seed_study_<NAME>.md/.json, beside the config\'s own test set')
+    parser.add_argument('--test-cfg-options', nargs='+', default=[],
+                        help='key=value overrides for the evaluation of --test-name only '
+                        '(e.g. test_dataloader.dataset.data_root and test_evaluator.ann_file)')
     parser.add_argument('--gpus', type=int, default=1,
                         help='processes for training/testing; >1 uses dist_train.sh/dist_test.sh')
     parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu',
@@ -86,6 +100,14 @@ def parse_args():
                         help='key=value overrides applied to every config (e.g. data roots), '
                         'passed on verbatim to tools/train.py and tools/test.py')
     args = parser.parse_args()
+    if bool(args.test_name) != bool(args.test_cfg_options):
+        parser.error('--test-name and --test-cfg-options go together (a named test set is '
+                     'defined by its overrides)')
+    if args.test_name and not re.fullmatch(r'[A-Za-z0-9_-]+', args.test_name):
+        parser.error(f'--test-name {args.test_name!r}: letters, digits, _ and - only (it '
+                     'names files and folders)')
+    if args.test_name and not args.seeds:
+        parser.error('--test-name is an option of the seed study (--seeds)')
     # Kept verbatim for the subprocesses, parsed for the in-process model.
     options = argparse.ArgumentParser()
     options.add_argument('--o', nargs='+', action=DictAction, default={})
@@ -344,9 +366,14 @@ def last_test_metrics(work_dir: str, checkpoint: str) -> Optional[dict]:
 
 
 def seed_run(row: dict, side: str, seed: int, args) -> dict:
-    """Train (unless done before) and evaluate one model with one seed."""
+    """Train (unless done before) and evaluate one model with one seed, on
+    the config's test set or on ``args.test_name``'s."""
     work_dir = osp.join(args.work_dir, row['name'], side, f'seed{seed}')
-    record = osp.join(work_dir, 'seed_run.json')
+    suffix = f'_{args.test_name}' if args.test_name else ''
+    record = osp.join(work_dir, f'seed_run{suffix}.json')
+    # A named test set's metrics live one level down, out of the way of
+    # last_test_metrics() on the config's own test set.
+    test_dir = osp.join(work_dir, f'test{suffix}') if suffix else work_dir
     if osp.exists(record):
         with open(record) as f:
             run = json.load(f)
@@ -361,11 +388,11 @@ def seed_run(row: dict, side: str, seed: int, args) -> dict:
             checkpoint = f.read().strip()
     else:
         checkpoint = train(config, work_dir, options, args.gpus)
-    metrics = last_test_metrics(work_dir, checkpoint) or evaluate(
-        config, checkpoint, work_dir, options, args.gpus)
+    metrics = last_test_metrics(test_dir, checkpoint) or evaluate(
+        config, checkpoint, test_dir, options + args.test_cfg_options, args.gpus)
     run = dict(
         row=row['name'], head=side, label=row[side].get('label'), config=row[side]['config'],
-        seed=seed,
+        seed=seed, test_set=args.test_name,
         iterations=trained_iterations(checkpoint),
         # A video row's mask AP is the YouTube-VIS AP (it has no box AP).
         segm_AP=coco_aps(metrics, 'youtube_vis' if row['metric'] == 'youtube_vis' else 'segm'
@@ -380,14 +407,16 @@ def seed_run(row: dict, side: str, seed: int, args) -> dict:
 
 def seed_study(rows: List[dict], args) -> None:
     runs = []
-    out = osp.join(args.work_dir, 'seed_study')
+    out = osp.join(args.work_dir, 'seed_study' + (f'_{args.test_name}' if args.test_name else ''))
+    title = f'Seed study (seeds {args.seeds}' + (
+        f', test set {args.test_name})' if args.test_name else ')')
     for row in rows:
         for side in SIDES:
             for seed in args.seeds:
                 print(f"[seed study] {row['name']} / {side} / seed {seed}", flush=True)
                 runs.append(seed_run(row, side, seed, args))
                 # Written after every run: a long study can stop anywhere.
-                table = seed_study_markdown(runs, f'Seed study (seeds {args.seeds})')
+                table = seed_study_markdown(runs, title)
                 with open(out + '.md', 'w') as f:
                     f.write(table)
                 with open(out + '.json', 'w') as f:

@@ -170,18 +170,20 @@ def test_jacobian_regularised_demo_differs_only_in_jac_reg():
     assert 'IFRAuxLossHook' in [h['type'] for h in jac['custom_hooks']]
 
 
-def test_jacobian_free_demo_differs_only_in_the_gradient():
+@pytest.mark.parametrize('variant, steps, damping', [('jfb', 1, None), ('phantom', 5, 0.5)])
+def test_phantom_gradient_demos_differ_only_in_the_gradient(variant, steps, damping):
     from mmifr.models.layers.ifr_refiner import DEFAULT_SOLVER
-    ifr, jfb = _demo('shapes', 'ifr').to_dict(), _demo('shapes', 'ifr-jfb').to_dict()
-    ifr_cfg = jfb['model']['roi_head']['mask_head'].pop('ifr_cfg')
+    ifr, cand = _demo('shapes', 'ifr').to_dict(), _demo('shapes', f'ifr-{variant}').to_dict()
+    ifr_cfg = cand['model']['roi_head']['mask_head'].pop('ifr_cfg')
     assert ifr_cfg.pop('type') == 'IFRRefiner'
     solver = ifr_cfg.pop('solver')
     assert ifr_cfg == {}
-    assert (solver.pop('grad'), solver.pop('phantom_steps')) == ('phantom', 1)
+    assert (solver.pop('grad'), solver.pop('phantom_steps'),
+            solver.pop('phantom_damping', None)) == ('phantom', steps, damping)
     # The forward solve is the default one (the backward options do not apply).
     forward = {k: v for k, v in DEFAULT_SOLVER.items() if not k.startswith('backward')}
     assert solver == forward
-    assert jfb == ifr
+    assert cand == ifr
 
 
 def test_torchinit_demo_differs_only_in_the_block_conv_init():
@@ -231,7 +233,8 @@ def test_shared_convs_demo_differs_from_the_baseline_only_in_the_head_type():
 def test_every_demo_config_is_covered():
     names = {osp.basename(p) for p in glob.glob(osp.join(DEMO_DIR, '*.py'))}
     frameworks = ('bmask-rcnn', 'meinst', 'blendmask')
-    variants = ('jacreg', 'jfb', 'torchinit', 'deq-from-start', 'late-switch', 'branch-gain')
+    variants = ('jacreg', 'jfb', 'phantom', 'torchinit', 'deq-from-start', 'late-switch',
+                'branch-gain')
     assert names == {f'mask-rcnn_mbv2_fpn_{p}_{s}.py' for p in PAIRS
                      for s in ('baseline', 'ifr')} | {
                          f'mask-rcnn_mbv2_fpn_shapes_ifr-{v}.py' for v in variants} | {

@@ -1,4 +1,5 @@
 """``tools/benchmark_model_zoo.py``: rows, table, and a 2-iteration end-to-end run."""
+import glob
 import importlib.util
 import json
 import os
@@ -36,12 +37,38 @@ def test_metafile_rows_name_their_mmdet_baselines():
     assert osp.exists(tool.resolve_config(rows[0]['ifr']['config']))
 
 
+@pytest.mark.parametrize(
+    'rows', sorted(glob.glob(osp.join(REPO_ROOT, 'configs', 'ifr', 'demo', 'rows_*.yml'))),
+    ids=osp.basename)
+def test_every_demo_rows_file_names_existing_configs(rows):
+    loaded = tool.load_rows(_args(rows=rows))
+    assert loaded
+    for row in loaded:
+        for side in tool.SIDES:
+            assert osp.exists(osp.join(REPO_ROOT, row[side]['config'])), (row['name'], side)
+
+
 def test_every_metafile_model_and_baseline_config_exists():
     meta = tool.load_metafile()
     assert 'bmask_rcnn_r50_ifr_1x' in meta
     for name, model in meta.items():
         for key in ('Config', 'Baseline Config'):
             assert osp.exists(tool.resolve_config(model[key])), (name, key)
+
+
+def test_a_named_test_set_needs_its_overrides_and_a_seed_study(monkeypatch, capsys):
+    base = ['benchmark_model_zoo.py', '--rows', 'rows.yml']
+    for extra, message in (
+        (['--seeds', '0', '--test-name', 'dev'], '--test-name and --test-cfg-options go together'),
+        (['--seeds', '0', '--test-cfg-options', 'a=1'], 'go together'),
+        (['--test-name', 'dev', '--test-cfg-options', 'a=1'], 'option of the seed study'),
+        (['--seeds', '0', '--test-name', '../dev', '--test-cfg-options', 'a=1'],
+         "--test-name '../dev': letters, digits"),
+    ):
+        monkeypatch.setattr(sys, 'argv', base + extra)
+        with pytest.raises(SystemExit):
+            tool.parse_args()
+        assert message in capsys.readouterr().err
 
 
 def test_unknown_model_and_bad_rows_are_rejected(tmp_path):
@@ -178,6 +205,30 @@ def test_seed_study_trains_each_seed_and_aggregates(tmp_path, tool_runner):
     mean = sum(r['segm_AP'] for r in runs if r['head'] == 'ifr') / 2
     assert f'|  | IFR | {mean:.1f} +- ' in table
     assert 'IFR - stock (paired by seed)' in table
+
+    # A second test set scores the same runs: nothing is trained again, each
+    # run is evaluated there, and the first test set's records stay as they were.
+    other = tmp_path / 'shapes_other'
+    tool_runner([
+        sys.executable, 'tools/dataset_converters/make_shapes_dataset.py', '--out',
+        str(other), '--num-train', '0', '--num-val', '2', '--size', '128', '--seed', '1'
+    ], cwd=str(tmp_path))
+    trained = {r['checkpoint']: osp.getmtime(r['checkpoint']) for r in runs}
+    tool_runner(command + [
+        '--test-name', 'other', '--test-cfg-options',
+        f'test_dataloader.dataset.data_root={other}/',
+        f'test_evaluator.ann_file={other}/annotations/instances_val.json'
+    ], cwd=str(tmp_path), timeout=600)
+    scored = json.loads((work_dir / 'seed_study_other.json').read_text())['runs']
+    assert [(r['head'], r['seed'], r['checkpoint']) for r in scored] == [
+        (r['head'], r['seed'], r['checkpoint']) for r in runs]
+    assert {r['test_set'] for r in scored} == {'other'} and {r['test_set'] for r in runs} == {None}
+    assert {c: osp.getmtime(c) for c in trained} == trained
+    for run in scored:
+        dumped = glob.glob(osp.join(osp.dirname(run['checkpoint']), 'test_other', '*.py'))
+        assert len(dumped) == 1 and f"data_root='{other}/'" in open(dumped[0]).read()
+    assert 'test set other' in (work_dir / 'seed_study_other.md').read_text()
+    assert json.loads((work_dir / 'seed_study.json').read_text())['runs'] == runs
 
     # A rerun reuses the finished runs instead of training again, and a run
     # trained and evaluated before its record was written is not evaluated again.
