@@ -7,7 +7,7 @@ from mmengine.config import Config
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 DEMO_DIR = osp.join(REPO_ROOT, 'configs', 'ifr', 'demo')
-PAIRS = ['shapes', 'fruits-nuts', 'coco-subset']
+PAIRS = ['shapes', 'shapes-2x', 'fruits-nuts', 'coco-subset']
 
 
 def _demo(pair: str, side: str) -> Config:
@@ -31,6 +31,19 @@ def test_pair_differs_only_in_the_mask_head_and_ifr_runtime(pair):
     ]
     assert 'custom_hooks' not in base
     assert base == ifr
+
+
+@pytest.mark.parametrize('side', ['baseline', 'ifr'])
+def test_2x_demo_differs_only_in_the_schedule_length(side):
+    one, two = _demo('shapes', side).to_dict(), _demo('shapes-2x', side).to_dict()
+    assert (one['max_iters'], two['max_iters']) == (450, 900)
+    assert two['train_cfg'] == dict(one['train_cfg'], max_iters=900, val_interval=900)
+    assert two['param_scheduler'][1]['milestones'] == [720]
+    assert two['default_hooks']['checkpoint'].pop('interval') == 900
+    one['default_hooks']['checkpoint'].pop('interval')
+    for key in ('max_iters', 'train_cfg', 'param_scheduler'):
+        one.pop(key), two.pop(key)
+    assert one == two
 
 
 def _bmask(side):
