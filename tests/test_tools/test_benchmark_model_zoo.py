@@ -9,6 +9,7 @@ import sys
 import pytest
 import torch
 import yaml
+from mmengine.config import Config
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 DEMO = 'configs/ifr/demo/mask-rcnn_mbv2_fpn_shapes_{}.py'
@@ -225,8 +226,10 @@ def test_seed_study_trains_each_seed_and_aggregates(tmp_path, tool_runner):
     assert {r['test_set'] for r in scored} == {'other'} and {r['test_set'] for r in runs} == {None}
     assert {c: osp.getmtime(c) for c in trained} == trained
     for run in scored:
-        dumped = glob.glob(osp.join(osp.dirname(run['checkpoint']), 'test_other', '*.py'))
-        assert len(dumped) == 1 and f"data_root='{other}/'" in open(dumped[0]).read()
+        (dumped, ) = glob.glob(osp.join(osp.dirname(run['checkpoint']), 'test_other', '*.py'))
+        cfg = Config.fromfile(dumped)
+        assert cfg.test_dataloader.dataset.data_root == f'{other}/'
+        assert cfg.train_dataloader.dataset.data_root == f"{tmp_path / 'shapes'}/"
     assert 'test set other' in (work_dir / 'seed_study_other.md').read_text()
     assert json.loads((work_dir / 'seed_study.json').read_text())['runs'] == runs
 
