@@ -151,8 +151,8 @@ def main():
           '(rerun it: python tools/benchmark_model_zoo.py --rows '
           f'{ROWS} --seeds 0 1 2 3 4 --work-dir work_dirs/seed_study)')
     print('[demo] at this schedule the two heads are level within noise; trained twice as long, '
-          f'IFR beats the stock head over seeds ({SEED_STUDY}, section 6; rerun it: python '
-          f'tools/benchmark_model_zoo.py --rows {ROWS_2X} --seeds 0 1 2 3 '
+          f"IFR's mean is ahead by about a point ({SEED_STUDY}, section 6; rerun it: python "
+          f'tools/benchmark_model_zoo.py --rows {ROWS_2X} --seeds 0 1 2 3 4 5 '
           '--work-dir work_dirs/seed_study)')
     print(f'[demo] table: {args.work_dir}/model_zoo.md (+ .json), images: {args.work_dir}/vis/, '
           f'total {(time.time() - started) / 60:.1f} min')
