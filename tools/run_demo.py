@@ -92,6 +92,13 @@ def iteration_times(config: str, iters: int, switch_ratio: float = None) -> list
     return times
 
 
+def seed_study_command(rows: str, num_seeds: int) -> str:
+    """The command that reruns the seed study of ``rows`` behind the docs."""
+    seeds = ' '.join(map(str, range(num_seeds)))
+    return (f'python tools/benchmark_model_zoo.py --rows {rows} --seeds {seeds} '
+            '--work-dir work_dirs/seed_study')
+
+
 def _median(values: list) -> float:
     values = sorted(values)
     return values[len(values) // 2]
@@ -148,12 +155,10 @@ def main():
     with open(osp.join(ROOT, args.work_dir, 'model_zoo.md')) as f:
         print('\n' + f.read())
     print(f'[demo] one seed is an anecdote: mean +- std of this pair over seeds is in {SEED_STUDY} '
-          '(rerun it: python tools/benchmark_model_zoo.py --rows '
-          f'{ROWS} --seeds 0 1 2 3 4 --work-dir work_dirs/seed_study)')
+          f'(rerun it: {seed_study_command(ROWS, 5)})')
     print('[demo] at this schedule the two heads are level within noise; trained twice as long, '
-          f"IFR's mean is ahead by about a point ({SEED_STUDY}, section 6; rerun it: python "
-          f'tools/benchmark_model_zoo.py --rows {ROWS_2X} --seeds 0 1 2 3 4 5 '
-          '--work-dir work_dirs/seed_study)')
+          f"IFR's mean is ahead by about a point ({SEED_STUDY}, section 6; rerun it: "
+          f'{seed_study_command(ROWS_2X, 6)})')
     print(f'[demo] table: {args.work_dir}/model_zoo.md (+ .json), images: {args.work_dir}/vis/, '
           f'total {(time.time() - started) / 60:.1f} min')
 
