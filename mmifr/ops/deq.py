@@ -296,10 +296,19 @@ class DEQFunction(torch.autograd.Function):
         return gx, list(grads), stats
 
 
-def _unroll(func: Callable, x: Tensor, h0: Tensor, steps: int) -> Tuple[Tensor, SolverStats]:
+def _unroll(func: Callable,
+            x: Tensor,
+            h0: Tensor,
+            steps: int,
+            states: Optional[List[Tensor]] = None) -> Tuple[Tensor, SolverStats]:
+    """``steps`` differentiable applications of ``func``; each iterate is
+    appended to ``states`` when a list is given (the trajectory a loss on
+    the iterates needs). The statistics stay on the device: no host sync."""
     h = h0
     for _ in range(steps):
         h_prev, h = h, func(h, x)
+        if states is not None:
+            states.append(h)
     with torch.no_grad():
         diff = (h - h_prev).flatten(1).float()
         abs_res = diff.norm(dim=1)
@@ -333,7 +342,8 @@ def deq_fixed_point(func: Callable,
                     phantom_steps: int = 1,
                     phantom_damping: float = 1.0,
                     output: str = 'z',
-                    chunk_size: Optional[int] = None) -> Tuple[Tensor, DEQStats]:
+                    chunk_size: Optional[int] = None,
+                    states: Optional[List[Tensor]] = None) -> Tuple[Tensor, DEQStats]:
     """Solve ``h* = func(h*, x)`` for every sample of a batch.
 
     Args:
@@ -367,6 +377,11 @@ def deq_fixed_point(func: Callable,
             ``func`` and its VJP temporaries, then exist for one chunk only,
             which bounds the op's memory whatever the batch. ``None``: the
             whole batch at once.
+        states (list, optional): with ``solver='unroll'``, every iterate
+            ``h_1 .. h_K`` (``(N, ...)`` each, in the graph) is appended to
+            this list: the trajectory that a loss on the iterates (fixed-point
+            correction) supervises. Solvers keep only their best iterate, so
+            other solvers refuse it.
 
     Returns:
         tuple[Tensor, DEQStats]: ``(N, ...)`` the fixed point, and the solve's
@@ -396,9 +411,12 @@ def deq_fixed_point(func: Callable,
         stop_mode,
         tuple(sorted((backward_solver_kwargs or {}).items())),
         chunk_size=chunk_size)
+    if states is not None and solver != UNROLL:
+        raise ValueError(f"states (the iterates of a solve) need solver='unroll'; the "
+                         f'{solver!r} solver keeps only its best iterate')
     h0 = torch.zeros_like(x) if h0 is None else h0
     if solver == UNROLL:
-        h, stats = _unroll(func, x, h0, max_iter)
+        h, stats = _unroll(func, x, h0, max_iter, states)
         return h, DEQStats(stats)
     fwd = SolverConfig(solver, max_iter, tol, stop_mode,
                        tuple(sorted((solver_kwargs or {}).items())), output == 'fz', chunk_size)
@@ -492,11 +510,14 @@ class DEQFixedPoint(nn.Module):
                 x: Tensor,
                 params: Sequence[Tensor] = (),
                 h0: Optional[Tensor] = None,
+                states: Optional[List[Tensor]] = None,
                 **overrides) -> Tensor:
         """Solve for ``x`` of shape ``(N, ...)``; ``overrides`` replace options
-        for this call only (e.g. ``max_iter`` at test time)."""
+        for this call only (e.g. ``max_iter`` at test time); ``states`` as in
+        :func:`deq_fixed_point`."""
         options = {**self.options, **overrides} if overrides else self.options
-        h, self.last_stats = deq_fixed_point(func, x, params=params, h0=h0, **options)
+        h, self.last_stats = deq_fixed_point(
+            func, x, params=params, h0=h0, states=states, **options)
         return h
 
     def extra_repr(self) -> str:

@@ -38,10 +38,55 @@ DEFAULT_SOLVER = dict(
 SOLVER_KEYS = tuple(inspect.signature(DEQFixedPoint.__init__).parameters)[1:]
 
 
+def merge_solve(base: dict, overrides: dict) -> dict:
+    """``overrides`` merged onto the solve ``base`` (a partial ``solver`` /
+    ``test_solver`` dict).
+
+    Solver options belong to one solver: when ``overrides`` switch to another
+    solver without options of their own, ``base``'s ``solver_kwargs`` (and
+    ``backward_solver_kwargs``, if the backward solver follows the forward
+    one) are not carried over.
+    """
+    merged = {**base, **overrides}
+    new = overrides.get('solver')
+    if new is None or new == base.get('solver'):
+        return merged
+    if 'solver_kwargs' not in overrides:
+        merged['solver_kwargs'] = {}
+    if (base.get('backward_solver') is None and 'backward_solver' not in overrides
+            and 'backward_solver_kwargs' not in overrides):
+        merged['backward_solver_kwargs'] = {}
+    return merged
+
+
 def _check_solver_keys(name: str, options: dict) -> None:
     unknown = sorted(set(options) - set(SOLVER_KEYS))
     if unknown:
         raise ValueError(f'{name} has unknown key(s) {unknown}; allowed keys: {list(SOLVER_KEYS)}')
+
+
+def _check_fp_correction(cfg: OptConfigType, budget: Optional[int]) -> Optional[dict]:
+    """``fp_correction`` with defaults filled in, or ``None`` when off."""
+    if cfg is None:
+        return None
+    if budget is None:
+        raise ValueError('fp_correction supervises the iterates of a fixed budget; set '
+                         "budget (e.g. budget=2) or fp_correction=None")
+    unknown = sorted(set(cfg) - {'gamma'})
+    if unknown:
+        raise ValueError(f"fp_correction has unknown key(s) {unknown}; allowed keys: ['gamma']")
+    gamma = cfg.get('gamma', 0.8)
+    if isinstance(gamma, bool) or not isinstance(gamma, (int, float)) or not 0 < gamma <= 1:
+        raise ValueError(f'fp_correction.gamma must be in (0, 1], got {gamma!r}')
+    return dict(gamma=float(gamma))
+
+
+def fp_correction_weights(gamma: float, num_states: int) -> List[float]:
+    """Weights of the iterates ``h_1 .. h_K``: ``gamma^(K-k)``, normalised to
+    sum to 1 (the total weight of the head's loss stays that of the stock
+    head's)."""
+    raw = [gamma**(num_states - k) for k in range(1, num_states + 1)]
+    return [w / sum(raw) for w in raw]
 
 
 def _check_jac_reg(jac_reg: OptConfigType) -> Optional[dict]:
@@ -88,10 +133,13 @@ class IFRRefiner(BaseModule):
         mode (str): ``'deq'``, ``'unroll'`` or ``'explicit'``.
         num_steps (int): applications (``'unroll'``) or blocks
             (``'explicit'``). Default: 4.
-        block (dict): config of the block; ``channels`` is filled in.
+        block (dict): config of the block (``type`` defaults to
+            ``'DoubleResidualBlock'``); ``channels`` is filled in.
         solver (dict): options of :class:`~mmifr.ops.DEQFixedPoint` for
-            ``'deq'``. Default: :data:`DEFAULT_SOLVER` (Broyden, 15 forward /
-            15 backward steps, tol 1e-3, history of 5 updates, chunks of 64).
+            ``'deq'``, merged onto :data:`DEFAULT_SOLVER` (Broyden, 15
+            forward / 15 backward steps, tol 1e-3, history of 5 updates,
+            chunks of 64), so a partial dict (``dict(max_iter=30)``) is
+            enough; see :func:`merge_solve` for switching solvers.
         test_solver (dict, optional): options that replace ``solver``'s in
             eval mode, e.g. a looser tolerance for faster inference (a
             different ``solver`` there does not inherit ``solver``'s
@@ -107,13 +155,34 @@ class IFRRefiner(BaseModule):
             queued (:meth:`pop_aux_losses`) and added to the model's loss
             dict as ``loss_ifr_jac`` by
             :class:`~mmifr.engine.hooks.IFRAuxLossHook`. ``None``: off.
+        budget (int, optional): a fixed budget of ``K`` block evaluations
+            from ``H0 = 0``, in training and at inference: no solver and no
+            data-dependent stopping, so the graph is static (no host
+            synchronisation; exportable), and what is trained is what runs.
+            Training backpropagates through the ``K`` evaluations. The RoI
+            mask heads default to 2 (the stock 4-conv tower's cost; see
+            :class:`~mmifr.models.roi_heads.IFRMaskLossMixin`); ``None``
+            solves for the fixed point with ``solver`` (the paper's
+            protocol). ``test_solver``, when given, still replaces the
+            inference solve (e.g. the full solve of a budget-trained model).
+        fp_correction (dict, optional): fixed-point correction (Bai et al.,
+            DEQ-Flow, CVPR 2022) for a ``budget`` refiner: the head's loss is
+            applied to every iterate ``h_k``, weighted ``gamma^(K-k)`` and
+            normalised to sum to 1, so the early iterates learn to be good
+            too and ``h_K`` stays close to ``F(h_K)``. ``dict(gamma=0.8)``.
+            The refiner keeps the iterates of each training forward
+            (:meth:`pop_states`); a head with
+            :class:`~mmifr.models.roi_heads.IFRMaskLossMixin` turns them into
+            losses. ``None``: off.
         initializer (dict, optional): config of a learned initial guess of
             ``H*`` from ``X`` (e.g. ``dict(type='FixedPointInitializer')``,
             :class:`~mmifr.models.layers.FixedPointInitializer`), used by
             the ``'deq'`` solve instead of ``H0 = 0``; ``channels`` is filled
             in. In training it regresses the solve's ``H*`` (both detached),
-            queued as ``loss_ifr_init`` like ``jac_reg``'s term; the unrolled
-            warm-up keeps ``H0 = 0`` (its output is no fixed point to learn).
+            queued as ``loss_ifr_init`` like ``jac_reg``'s term. The unrolled
+            warm-up keeps ``H0 = 0`` and the initializer regresses its output,
+            so that its weights get a gradient at every iteration (DDP's
+            default ``find_unused_parameters=False`` requires it).
             ``None``: off.
         norm_cfg (dict): norm of the input projection.
         init_cfg (dict, optional): mmengine init config.
@@ -128,6 +197,8 @@ class IFRRefiner(BaseModule):
                  solver: ConfigType = DEFAULT_SOLVER,
                  test_solver: OptConfigType = None,
                  jac_reg: OptConfigType = None,
+                 budget: Optional[int] = None,
+                 fp_correction: OptConfigType = None,
                  initializer: OptConfigType = None,
                  norm_cfg: ConfigType = dict(type='GN', num_groups=4, requires_grad=True),
                  init_cfg: OptMultiConfig = None) -> None:
@@ -145,29 +216,34 @@ class IFRRefiner(BaseModule):
         self.inject = (
             ConvModule(in_channels, channels, 1, norm_cfg=norm_cfg, act_cfg=None)
             if in_channels != channels else None)
-        block = dict(block, channels=channels)
+        block = dict(dict(type='DoubleResidualBlock'), **block, channels=channels)
         if mode == 'explicit':
             self.blocks = nn.ModuleList(MODELS.build(block) for _ in range(num_steps))
         else:
             self.block = MODELS.build(block)
         _check_solver_keys('solver', solver)
-        _check_solver_keys('test_solver', test_solver or {})
-        self.deq = DEQFixedPoint(**copy.deepcopy(dict(solver)))
-        self.test_overrides = dict(test_solver or {})
-        # Validates the eval-time options at build time too.
-        try:
-            DEQFixedPoint(**{**solver, **self._eval_overrides()})
-        except ValueError as e:
-            raise ValueError(f'test_solver: {e}') from None
+        self.deq = DEQFixedPoint(**merge_solve(copy.deepcopy(DEFAULT_SOLVER), dict(solver)))
+        self.set_test_solver(test_solver)
+        if budget is not None:
+            if isinstance(budget, bool) or not isinstance(budget, int) or budget <= 0:
+                raise ValueError(f'budget must be a positive int (block evaluations) or None, '
+                                 f'got {budget!r}')
+            if mode != 'deq':
+                raise ValueError(f"budget sets how a 'deq' refiner runs; mode={mode!r} has its "
+                                 'own num_steps')
+        self.budget = budget
+        self.fp_correction = _check_fp_correction(fp_correction, budget)
+        self._states: List[Tensor] = []
         self.jac_reg = _check_jac_reg(jac_reg)
         if self.jac_reg and mode == 'explicit':
             raise ValueError("jac_reg needs a fixed point (mode='deq' or 'unroll'); "
                              "mode='explicit' has none")
-        if initializer is not None and mode != 'deq':
-            raise ValueError(f"initializer starts the DEQ solve (mode='deq'); mode={mode!r} "
-                             'starts from H0 = 0 by definition')
+        if initializer is not None and (mode != 'deq' or budget is not None):
+            raise ValueError(f"initializer starts the DEQ solve (mode='deq', budget=None); "
+                             f'mode={mode!r}, budget={budget!r} starts from H0 = 0')
         self.initializer = (
-            MODELS.build(dict(initializer, channels=channels)) if initializer is not None else None)
+            MODELS.build(dict(dict(type='FixedPointInitializer'), **initializer,
+                              channels=channels)) if initializer is not None else None)
         self.unroll_warmup: Optional[int] = None
         self.stats_buffer: Deque[DEQStats] = deque(maxlen=256)
         # Unweighted Jacobian estimates (jac_reg), logged as ifr/jac_frobenius;
@@ -179,8 +255,35 @@ class IFRRefiner(BaseModule):
 
     def set_unroll_warmup(self, steps: Optional[int]) -> None:
         """Run ``'deq'`` as ``steps`` unrolled applications until called with
-        ``None`` (the reference recipe's warm-up stage)."""
-        self.unroll_warmup = steps
+        ``None`` (the reference recipe's warm-up stage). A ``budget`` refiner
+        has no solve to warm up and ignores it."""
+        self.unroll_warmup = steps if self.budget is None else None
+
+    def set_test_solver(self, test_solver: OptConfigType) -> None:
+        """Set the inference solve (what ``test_solver`` configures): the
+        public way for tools to evaluate a model with another solve.
+
+        Args:
+            test_solver (dict, optional): options that replace ``solver``'s
+                in eval mode, validated here, e.g. ``dict(solver='unroll',
+                max_iter=3)`` (3 evaluations) or ``dict(max_iter=40,
+                tol=1e-4)`` (a tighter solve). ``None`` or ``dict()``: the
+                refiner's own inference (its ``budget``, else ``solver``).
+        """
+        test_solver = dict(test_solver or {})
+        _check_solver_keys('test_solver', test_solver)
+        previous = getattr(self, 'test_overrides', {})
+        self.test_overrides = test_solver
+        try:
+            DEQFixedPoint(**{**self.deq.options, **self._eval_overrides()})
+        except ValueError as e:
+            self.test_overrides = previous
+            raise ValueError(f'test_solver: {e}') from None
+
+    @property
+    def test_solver(self) -> dict:
+        """The inference overrides set by ``test_solver`` / :meth:`set_test_solver`."""
+        return dict(self.test_overrides)
 
     @property
     def has_aux_losses(self) -> bool:
@@ -189,9 +292,19 @@ class IFRRefiner(BaseModule):
 
     @property
     def effective_mode(self) -> str:
-        if self.mode == 'deq' and self.unroll_warmup:
+        if self.mode == 'deq' and (self.unroll_warmup or self.budget):
             return 'unroll'
         return self.mode
+
+    def _solve_overrides(self) -> dict:
+        """Per-call options of the ``'deq'`` op: the budget, the warm-up, or
+        the eval-time overrides of ``solver``."""
+        if not self.training and self.test_overrides:
+            return self._eval_overrides()
+        steps = self.budget or self.unroll_warmup
+        if steps:
+            return dict(solver='unroll', max_iter=steps)
+        return {}
 
     def _params(self) -> List[Tensor]:
         return [p for p in self.block.parameters()]
@@ -227,22 +340,36 @@ class IFRRefiner(BaseModule):
                 h = block(h, x)
             return h
         guess = None
-        if mode == 'unroll':
-            overrides = dict(solver='unroll', max_iter=self.unroll_warmup or self.num_steps)
+        training = self.training and torch.is_grad_enabled()
+        if self.mode == 'unroll':
+            overrides = dict(solver='unroll', max_iter=self.num_steps)
         else:
-            overrides = self._eval_overrides() if not self.training else {}
-            if h0 is None and self.initializer is not None:
-                # X detached: the guess must not shape the features it reads.
-                guess = self.initializer(x.detach())
+            overrides = self._solve_overrides()
+        if self.initializer is not None and (h0 is None or training):
+            # X detached: the guess must not shape the features it reads.
+            guess = self.initializer(x.detach())
+            if h0 is None and overrides.get('solver') != 'unroll':
                 h0 = guess.detach()
-        h = self.deq(self.block, x, params=self._params(), h0=h0, **overrides)
+        states = [] if training and self.fp_correction else None
+        h = self.deq(self.block, x, params=self._params(), h0=h0, states=states, **overrides)
         self._record(self.deq.last_stats)
-        if self.training and torch.is_grad_enabled():
+        if states is not None:
+            self._states = states
+        if training:
             if self.jac_reg:
                 self._queue_jacobian_loss(h, x)
             if guess is not None:
+                # During the unrolled warm-up the guess regresses the unrolled
+                # output, which keeps the initializer in every backward.
                 self._queue_loss('loss_ifr_init', self.initializer.loss(guess, h))
         return h
+
+    def pop_states(self) -> List[Tensor]:
+        """Return and clear the iterates ``[h_1, ..., h_K]`` of the latest
+        training forward (``(N, C, H, W)`` each, in the graph; ``h_K`` is the
+        output), kept when ``fp_correction`` is set; ``[]`` otherwise."""
+        states, self._states = self._states, []
+        return states
 
     def _queue_loss(self, name: str, loss: Tensor) -> None:
         if len(self.aux_losses) >= MAX_QUEUED_AUX_LOSSES:
@@ -276,43 +403,33 @@ class IFRRefiner(BaseModule):
         return losses
 
     def _eval_overrides(self) -> dict:
-        """:attr:`test_overrides` as applied in eval mode.
-
-        Solver options belong to one solver: when ``test_solver`` switches to
-        another solver without options of its own, the training solve's
-        ``solver_kwargs`` (and ``backward_solver_kwargs``, if the backward
-        solver follows the forward one) are not carried over.
-        """
-        overrides = self.test_overrides
-        new = overrides.get('solver')
-        if new is None or new == self.deq.options['solver']:
-            return overrides
-        extra = {}
-        if 'solver_kwargs' not in overrides:
-            extra['solver_kwargs'] = {}
-        if ('backward_solver' not in overrides and self.deq.options['backward_solver'] is None
-                and 'backward_solver_kwargs' not in overrides):
-            extra['backward_solver_kwargs'] = {}
-        return {**overrides, **extra}
+        """:attr:`test_overrides` merged onto the training solve (see
+        :func:`merge_solve`)."""
+        return merge_solve(self.deq.options, self.test_overrides)
 
     def _record(self, stats: DEQStats) -> None:
+        # No host sync here (nothing is read from the device): NaN/Inf
+        # samples are counted when the statistics are popped.
         self.stats_buffer.append(stats)
-        bad = int(stats.forward.nonfinite.sum())
-        if bad:
+
+    def pop_stats(self) -> List[DEQStats]:
+        """Return and clear the queued statistics; warn about solves that met
+        NaN/Inf (counted in :attr:`nonfinite_events`)."""
+        stats = list(self.stats_buffer)
+        self.stats_buffer.clear()
+        for record in stats:
+            bad = int(record.forward.nonfinite.sum())
+            if not bad:
+                continue
             self.nonfinite_events += 1
             # Rate-limited: the first few events, then every 100th.
             if self.nonfinite_events <= 3 or self.nonfinite_events % 100 == 0:
                 print_log(
                     f'IFRRefiner: NaN/Inf inside the fixed-point solve for {bad} of '
-                    f'{stats.forward.batch_size} samples (event {self.nonfinite_events}); '
-                    f'their best finite iterate is used. Solver stats: {stats.summary()}',
+                    f'{record.forward.batch_size} samples (event {self.nonfinite_events}); '
+                    f'their best finite iterate is used. Solver stats: {record.summary()}',
                     logger='current',
                     level=30)
-
-    def pop_stats(self) -> List[DEQStats]:
-        """Return and clear the queued statistics."""
-        stats = list(self.stats_buffer)
-        self.stats_buffer.clear()
         return stats
 
     def pop_jacobian_estimates(self) -> List[float]:
@@ -322,4 +439,4 @@ class IFRRefiner(BaseModule):
         return values
 
     def extra_repr(self) -> str:
-        return f'mode={self.mode!r}, num_steps={self.num_steps}'
+        return f'mode={self.mode!r}, num_steps={self.num_steps}, budget={self.budget}'

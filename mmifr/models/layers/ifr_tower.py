@@ -1,11 +1,12 @@
 """Swapping an mmdet head's stacked conv towers for IFR refiners."""
+import copy
 from typing import Optional, Sequence, Tuple
 
 from mmengine.model import ModuleList, Sequential
 from torch import nn
 
 from mmdet.registry import MODELS
-from mmdet.utils import ConfigType
+from mmdet.utils import OptConfigType
 
 
 def _conv_of(module: nn.Module) -> nn.Module:
@@ -25,33 +26,40 @@ class IFRTowerMixin:
     convs, so forward, losses, targets and post-processing stay mmdet's own:
     this ``__init__`` is the only thing an IFR head overrides.
 
-    A head class may also set ``default_test_solver``: the refiner's
-    ``test_solver`` (eval-time solver overrides) when ``ifr_cfg`` does not
-    name one. ``ifr_cfg.test_solver=None`` or ``dict()`` restores the paper's
-    protocol, the training solve at test time too.
+    ``ifr_cfg`` is partial: the keys it gives replace those of the class's
+    ``default_ifr_cfg`` (``type='IFRRefiner'`` unless given), so a config or
+    ``--cfg-options`` may set one key alone (``ifr_cfg.budget=None``,
+    ``ifr_cfg.test_solver.max_iter=3``, ...); nested dicts are merged by the
+    refiner onto its own defaults. The class's fixed-budget defaults
+    (``budget``, ``fp_correction``) apply to the ``'deq'`` mode only, and
+    with ``budget=None`` (the paper's protocol: the DEQ solve) the class's
+    ``default_test_solver`` is the inference solve unless ``ifr_cfg`` names
+    one (``test_solver=dict()``: the training solve at test time too).
 
     A head whose towers IFR may or may not replace (e.g. BMask R-CNN's
     boundary convs) lists them all in ``optional_ifr_towers``; a config picks
     with ``ifr_towers``.
 
     Args:
-        ifr_cfg (dict): config of the refiner; ``in_channels`` and
-            ``channels`` are taken from the tower (if given, they must match).
+        ifr_cfg (dict, optional): the refiner's config, merged onto
+            ``default_ifr_cfg``; ``in_channels`` and ``channels`` are taken
+            from the tower (if given, they must match).
         ifr_towers (Sequence[str], optional): the towers to replace, from
             ``ifr_towers`` and ``optional_ifr_towers`` of the class. Default:
             the class's ``ifr_towers``.
     """
     ifr_towers: Tuple[str, ...] = ()
     optional_ifr_towers: Tuple[str, ...] = ()
+    default_ifr_cfg: dict = dict(type='IFRRefiner')
     default_test_solver: Optional[dict] = None
 
     def __init__(self,
                  *args,
-                 ifr_cfg: ConfigType = dict(type='IFRRefiner'),
+                 ifr_cfg: OptConfigType = None,
                  ifr_towers: Optional[Sequence[str]] = None,
                  **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.ifr_cfg = ifr_cfg
+        self.ifr_cfg = self._merge_ifr_cfg(ifr_cfg)
         if ifr_towers is not None:
             allowed = tuple(type(self).ifr_towers) + tuple(self.optional_ifr_towers)
             if isinstance(ifr_towers, str) or not ifr_towers or not set(ifr_towers) <= set(allowed):
@@ -68,6 +76,19 @@ class IFRTowerMixin:
                 Sequential(refiner) if isinstance(tower, nn.Sequential) else ModuleList([refiner]))
             setattr(parent, name, container)
 
+    def _merge_ifr_cfg(self, ifr_cfg: OptConfigType) -> dict:
+        given = dict(ifr_cfg or {})
+        cfg = dict(type='IFRRefiner', **copy.deepcopy(self.default_ifr_cfg))
+        cfg.update(given)
+        if cfg.get('mode', 'deq') != 'deq' and 'budget' not in given:
+            cfg.pop('budget', None)
+        if cfg.get('budget') is None:
+            if 'fp_correction' not in given:
+                cfg.pop('fp_correction', None)
+            if 'test_solver' not in given and self.default_test_solver is not None:
+                cfg['test_solver'] = dict(self.default_test_solver)
+        return cfg
+
     def _refiner_cfg(self, tower: nn.Module, path: str) -> dict:
         head = type(self).__name__
         if len(tower) == 0:
@@ -82,7 +103,4 @@ class IFRTowerMixin:
             if given != expected:
                 raise ValueError(f'{head}: ifr_cfg.{key}={given} does not match the '
                                  f'`{path}` tower it replaces ({key}={expected})')
-        cfg = dict(self.ifr_cfg, **channels)
-        if 'test_solver' not in cfg and self.default_test_solver is not None:
-            cfg['test_solver'] = dict(self.default_test_solver)
-        return cfg
+        return dict(self.ifr_cfg, **channels)

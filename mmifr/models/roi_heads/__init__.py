@@ -1,10 +1,11 @@
 from .bmask_roi_head import BMaskRoIHead
 from .mask_heads import (BoundaryPreservingMaskHead, IFRBoundaryPreservingMaskHead,
-                         IFRConvFCMaskHead, IFRHTCMaskHead, SmallInitFCNMaskHead,
+                         IFRConvFCMaskHead, IFRHTCMaskHead, IFRMaskLossMixin,
+                         SmallInitFCNMaskHead,
                          WeightSharedFCNMaskHead, laplacian_boundary_targets)
 
 __all__ = [
     'BMaskRoIHead', 'BoundaryPreservingMaskHead', 'IFRBoundaryPreservingMaskHead',
-    'IFRConvFCMaskHead', 'IFRHTCMaskHead', 'SmallInitFCNMaskHead', 'WeightSharedFCNMaskHead',
+    'IFRConvFCMaskHead', 'IFRHTCMaskHead', 'IFRMaskLossMixin', 'SmallInitFCNMaskHead', 'WeightSharedFCNMaskHead',
     'laplacian_boundary_targets'
 ]

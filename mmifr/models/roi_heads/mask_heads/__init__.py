@@ -2,11 +2,12 @@ from .boundary_preserving_mask_head import BoundaryPreservingMaskHead, laplacian
 from .ifr_boundary_preserving_mask_head import IFRBoundaryPreservingMaskHead
 from .ifr_conv_fc_mask_head import IFRConvFCMaskHead
 from .ifr_htc_mask_head import IFRHTCMaskHead
+from .ifr_mask_loss_mixin import IFRMaskLossMixin
 from .small_init_fcn_mask_head import SmallInitFCNMaskHead
 from .weight_shared_fcn_mask_head import WeightSharedFCNMaskHead
 
 __all__ = [
     'BoundaryPreservingMaskHead', 'IFRBoundaryPreservingMaskHead', 'IFRConvFCMaskHead',
-    'IFRHTCMaskHead', 'SmallInitFCNMaskHead', 'WeightSharedFCNMaskHead',
+    'IFRHTCMaskHead', 'IFRMaskLossMixin', 'SmallInitFCNMaskHead', 'WeightSharedFCNMaskHead',
     'laplacian_boundary_targets'
 ]

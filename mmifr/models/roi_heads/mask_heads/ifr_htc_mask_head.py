@@ -1,21 +1,28 @@
 """IFRHTCMaskHead: mmdet's ``HTCMaskHead`` with implicit feature refinement."""
+from typing import Dict
+
+from torch import Tensor
+
 from mmdet.models import HTCMaskHead
 from mmdet.registry import MODELS
 from mmifr.models.layers import IFRTowerMixin, PredictorInitMixin
-from .ifr_conv_fc_mask_head import MASK_HEAD_TEST_SOLVER
+from .ifr_conv_fc_mask_head import MASK_HEAD_IFR_CFG, MASK_HEAD_TEST_SOLVER
+from .ifr_mask_loss_mixin import IFRMaskLossMixin
 
 
 @MODELS.register_module()
-class IFRHTCMaskHead(IFRTowerMixin, PredictorInitMixin, HTCMaskHead):
+class IFRHTCMaskHead(IFRMaskLossMixin, IFRTowerMixin, PredictorInitMixin, HTCMaskHead):
     """HTC mask head with IFR in place of its four 3x3 convs.
 
     HTC's mask information flow is kept: the refined feature ``H*`` is the
     ``res_feat`` handed to the next stage. The default inference solve is
-    that of :class:`IFRConvFCMaskHead`.
+    that of :class:`IFRConvFCMaskHead`, so is the default refiner (a budget
+    of 2 evaluations with fixed-point correction).
 
     Args:
-        ifr_cfg (dict): config of the :class:`~mmifr.models.layers.IFRRefiner`
-            that replaces each tower. Default: ``dict(type='IFRRefiner')``.
+        ifr_cfg (dict, optional): config of the
+            :class:`~mmifr.models.layers.IFRRefiner` that replaces each tower,
+            merged onto ``MASK_HEAD_IFR_CFG``.
         predictor_init_std (float, optional): std of the N(0, std) init of
             the predictors behind the refiner (``init_predictors``), ``None``
             for mmdet's; see :class:`~mmifr.models.layers.PredictorInitMixin`.
@@ -24,4 +31,21 @@ class IFRHTCMaskHead(IFRTowerMixin, PredictorInitMixin, HTCMaskHead):
     """
     ifr_towers = ('convs', )
     init_predictors = ('conv_logits', )
+    default_ifr_cfg = MASK_HEAD_IFR_CFG
     default_test_solver = MASK_HEAD_TEST_SOLVER
+
+    def _predict_iterate(self, h: Tensor, *args, **kwargs) -> Dict[str, Tensor]:
+        # The iterate already holds the previous stage's res_feat (it is added
+        # before the tower); only the mask logits are supervised.
+        return dict(mask_preds=HTCMaskHead.forward(self, h, return_logits=True, return_feat=False))
+
+    def forward(self, x: Tensor, *args, **kwargs):
+        # A feature-only pass (HTC's later stages reading this stage's
+        # res_feat) is not supervised here: its iterates are dropped.
+        if not kwargs.get('return_logits', True) or (len(args) > 1 and not args[1]):
+            out = HTCMaskHead.forward(self, x, *args, **kwargs)
+            refiner = self._fpc_refiner()
+            if refiner is not None:
+                refiner.pop_states()
+            return out
+        return super().forward(x, *args, **kwargs)
