@@ -50,7 +50,7 @@ class IFRTowerMixin:
     """
     ifr_towers: Tuple[str, ...] = ()
     optional_ifr_towers: Tuple[str, ...] = ()
-    default_ifr_cfg: dict = dict(type='IFRRefiner')
+    default_ifr_cfg: dict = {}
     default_test_solver: Optional[dict] = None
 
     def __init__(self,
@@ -78,7 +78,7 @@ class IFRTowerMixin:
 
     def _merge_ifr_cfg(self, ifr_cfg: OptConfigType) -> dict:
         given = dict(ifr_cfg or {})
-        cfg = dict(type='IFRRefiner', **copy.deepcopy(self.default_ifr_cfg))
+        cfg = {'type': 'IFRRefiner', **copy.deepcopy(self.default_ifr_cfg)}
         cfg.update(given)
         if cfg.get('mode', 'deq') != 'deq' and 'budget' not in given:
             cfg.pop('budget', None)
