@@ -98,7 +98,8 @@ def ifr_config_source(solver: Optional[dict] = None,
                       unroll_steps: int = 2,
                       imports: Sequence[str] = (),
                       hooks: Sequence[dict] = (),
-                      jac_reg: Optional[dict] = None) -> str:
+                      jac_reg: Optional[dict] = None,
+                      budget: Optional[int] = None) -> str:
     """Config source that turns the tiny Mask R-CNN into an IFR one.
 
     Args:
@@ -111,8 +112,10 @@ def ifr_config_source(solver: Optional[dict] = None,
         imports (Sequence[str]): modules imported after ``mmifr``.
         hooks (Sequence[dict]): hooks appended to ``custom_hooks``.
         jac_reg (dict, optional): the refiner's ``jac_reg``.
+        budget (int, optional): the refiner's ``budget``; ``None`` (the DEQ
+            solve, which these tests exercise) unless given.
     """
-    ifr_cfg = dict(type='IFRRefiner', solver=dict(solver or TINY_SOLVER))
+    ifr_cfg = dict(type='IFRRefiner', solver=dict(solver or TINY_SOLVER), budget=budget)
     if jac_reg is not None:
         ifr_cfg['jac_reg'] = jac_reg
     if block is not None:

@@ -1,5 +1,5 @@
 # Table 7: 5 Broyden iterations, forward and backward.
-_base_ = '../mask_rcnn_r50_ifr_1x.py'
+_base_ = '../mask_rcnn_r50_ifr-deq_1x.py'
 
 model = dict(
     roi_head=dict(

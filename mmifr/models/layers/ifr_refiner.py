@@ -136,10 +136,11 @@ class IFRRefiner(BaseModule):
         block (dict): config of the block (``type`` defaults to
             ``'DoubleResidualBlock'``); ``channels`` is filled in.
         solver (dict): options of :class:`~mmifr.ops.DEQFixedPoint` for
-            ``'deq'``, merged onto :data:`DEFAULT_SOLVER` (Broyden, 15
-            forward / 15 backward steps, tol 1e-3, history of 5 updates,
-            chunks of 64), so a partial dict (``dict(max_iter=30)``) is
-            enough; see :func:`merge_solve` for switching solvers.
+            ``'deq'``. Default: :data:`DEFAULT_SOLVER` (Broyden, 15 forward /
+            15 backward steps, tol 1e-3, history of 5 updates, chunks of 64).
+            A dict without a ``solver`` key changes only the keys it gives
+            (``dict(max_iter=30)``); one that names its solver is the whole
+            solve (the op's defaults fill the rest).
         test_solver (dict, optional): options that replace ``solver``'s in
             eval mode, e.g. a looser tolerance for faster inference (a
             different ``solver`` there does not inherit ``solver``'s
@@ -183,7 +184,9 @@ class IFRRefiner(BaseModule):
             warm-up keeps ``H0 = 0`` and the initializer regresses its output,
             so that its weights get a gradient at every iteration (DDP's
             default ``find_unused_parameters=False`` requires it).
-            ``None``: off.
+            With a ``budget``, the ``K`` evaluations start from the guess
+            and the task loss trains it with the model (as Skip-DEQ does);
+            no ``loss_ifr_init`` then. ``None``: off.
         norm_cfg (dict): norm of the input projection.
         init_cfg (dict, optional): mmengine init config.
     """
@@ -222,7 +225,10 @@ class IFRRefiner(BaseModule):
         else:
             self.block = MODELS.build(block)
         _check_solver_keys('solver', solver)
-        self.deq = DEQFixedPoint(**merge_solve(copy.deepcopy(DEFAULT_SOLVER), dict(solver)))
+        # A solve that names its solver is complete; one that does not
+        # changes keys of the default (a partial config or --cfg-options).
+        base = {} if 'solver' in solver else copy.deepcopy(DEFAULT_SOLVER)
+        self.deq = DEQFixedPoint(**base, **copy.deepcopy(dict(solver)))
         self.set_test_solver(test_solver)
         if budget is not None:
             if isinstance(budget, bool) or not isinstance(budget, int) or budget <= 0:
@@ -238,9 +244,9 @@ class IFRRefiner(BaseModule):
         if self.jac_reg and mode == 'explicit':
             raise ValueError("jac_reg needs a fixed point (mode='deq' or 'unroll'); "
                              "mode='explicit' has none")
-        if initializer is not None and (mode != 'deq' or budget is not None):
-            raise ValueError(f"initializer starts the DEQ solve (mode='deq', budget=None); "
-                             f'mode={mode!r}, budget={budget!r} starts from H0 = 0')
+        if initializer is not None and mode != 'deq':
+            raise ValueError(f"initializer starts the DEQ solve (mode='deq'); mode={mode!r} "
+                             'starts from H0 = 0 by definition')
         self.initializer = (
             MODELS.build(dict(dict(type='FixedPointInitializer'), **initializer,
                               channels=channels)) if initializer is not None else None)
@@ -252,6 +258,9 @@ class IFRRefiner(BaseModule):
         # (loss name, scalar) pairs, summed per name by pop_aux_losses().
         self.aux_losses: List[Tuple[str, Tensor]] = []
         self.nonfinite_events = 0
+        # Solves recorded on an accelerator, whose NaN/Inf count is read when
+        # the statistics are popped (see _record).
+        self._unchecked: Deque[DEQStats] = deque(maxlen=256)
 
     def set_unroll_warmup(self, steps: Optional[int]) -> None:
         """Run ``'deq'`` as ``steps`` unrolled applications until called with
@@ -299,11 +308,13 @@ class IFRRefiner(BaseModule):
     def _solve_overrides(self) -> dict:
         """Per-call options of the ``'deq'`` op: the budget, the warm-up, or
         the eval-time overrides of ``solver``."""
+        if self.unroll_warmup:
+            # Validation during the warm-up runs unrolled, as training does.
+            return dict(solver='unroll', max_iter=self.unroll_warmup)
         if not self.training and self.test_overrides:
             return self._eval_overrides()
-        steps = self.budget or self.unroll_warmup
-        if steps:
-            return dict(solver='unroll', max_iter=steps)
+        if self.budget:
+            return dict(solver='unroll', max_iter=self.budget)
         return {}
 
     def _params(self) -> List[Tensor]:
@@ -348,8 +359,11 @@ class IFRRefiner(BaseModule):
         if self.initializer is not None and (h0 is None or training):
             # X detached: the guess must not shape the features it reads.
             guess = self.initializer(x.detach())
-            if h0 is None and overrides.get('solver') != 'unroll':
-                h0 = guess.detach()
+            if h0 is None and not self.unroll_warmup:
+                # A budget's evaluations start from the guess and train it
+                # through the task loss; a solve's fixed point does not
+                # depend on its start, so the guess is regressed instead.
+                h0 = guess if self.budget else guess.detach()
         states = [] if training and self.fp_correction else None
         h = self.deq(self.block, x, params=self._params(), h0=h0, states=states, **overrides)
         self._record(self.deq.last_stats)
@@ -358,7 +372,7 @@ class IFRRefiner(BaseModule):
         if training:
             if self.jac_reg:
                 self._queue_jacobian_loss(h, x)
-            if guess is not None:
+            if guess is not None and not self.budget:
                 # During the unrolled warm-up the guess regresses the unrolled
                 # output, which keeps the initializer in every backward.
                 self._queue_loss('loss_ifr_init', self.initializer.loss(guess, h))
@@ -408,28 +422,36 @@ class IFRRefiner(BaseModule):
         return merge_solve(self.deq.options, self.test_overrides)
 
     def _record(self, stats: DEQStats) -> None:
-        # No host sync here (nothing is read from the device): NaN/Inf
-        # samples are counted when the statistics are popped.
         self.stats_buffer.append(stats)
+        if stats.forward.nonfinite.device.type == 'cpu':
+            self._check_nonfinite(stats)
+        else:
+            # Reading the count on an accelerator would make the host wait
+            # for the device at every forward: it is read in pop_stats(),
+            # which the stats hook calls once per iteration.
+            self._unchecked.append(stats)
+
+    def _check_nonfinite(self, stats: DEQStats) -> None:
+        bad = int(stats.forward.nonfinite.sum())
+        if not bad:
+            return
+        self.nonfinite_events += 1
+        # Rate-limited: the first few events, then every 100th.
+        if self.nonfinite_events <= 3 or self.nonfinite_events % 100 == 0:
+            print_log(
+                f'IFRRefiner: NaN/Inf inside the fixed-point solve for {bad} of '
+                f'{stats.forward.batch_size} samples (event {self.nonfinite_events}); '
+                f'their best finite iterate is used. Solver stats: {stats.summary()}',
+                logger='current',
+                level=30)
 
     def pop_stats(self) -> List[DEQStats]:
-        """Return and clear the queued statistics; warn about solves that met
-        NaN/Inf (counted in :attr:`nonfinite_events`)."""
+        """Return and clear the queued statistics (and count the NaN/Inf
+        events of solves recorded on an accelerator)."""
+        while self._unchecked:
+            self._check_nonfinite(self._unchecked.popleft())
         stats = list(self.stats_buffer)
         self.stats_buffer.clear()
-        for record in stats:
-            bad = int(record.forward.nonfinite.sum())
-            if not bad:
-                continue
-            self.nonfinite_events += 1
-            # Rate-limited: the first few events, then every 100th.
-            if self.nonfinite_events <= 3 or self.nonfinite_events % 100 == 0:
-                print_log(
-                    f'IFRRefiner: NaN/Inf inside the fixed-point solve for {bad} of '
-                    f'{record.forward.batch_size} samples (event {self.nonfinite_events}); '
-                    f'their best finite iterate is used. Solver stats: {record.summary()}',
-                    logger='current',
-                    level=30)
         return stats
 
     def pop_jacobian_estimates(self) -> List[float]:

@@ -92,7 +92,10 @@ def test_initializer_loss_trains_the_initializer_only():
                for p in refiner.initializer.parameters())
 
 
-def test_initializer_is_off_in_the_unrolled_warmup_and_in_eval_losses():
+def test_initializer_trains_in_the_unrolled_warmup_without_changing_it():
+    """DDP (find_unused_parameters=False) needs a gradient for every
+    parameter at every iteration: during the warm-up the initializer
+    regresses the unrolled output, which keeps H0 = 0."""
     refiner = _refiner(initializer=dict(type='FixedPointInitializer'))
     for p in refiner.initializer.parameters():
         torch.nn.init.normal_(p, std=0.1)
@@ -100,12 +103,15 @@ def test_initializer_is_off_in_the_unrolled_warmup_and_in_eval_losses():
     refiner.set_unroll_warmup(4)
     refiner.train()
     unrolled = refiner(x)
-    assert refiner.pop_aux_losses() == {}
     # Four applications of the block from H0 = 0, as the paper's unroll.
     h = torch.zeros_like(x)
     for _ in range(4):
         h = refiner.block(h, x)
     torch.testing.assert_close(unrolled, h)
+    losses = refiner.pop_aux_losses()
+    assert set(losses) == {'loss_ifr_init'}
+    (unrolled.sum() + losses['loss_ifr_init']).backward()
+    assert all(p.grad is not None for p in refiner.parameters() if p.requires_grad)
     refiner.set_unroll_warmup(None)
     _solve(refiner, x)
     assert refiner.pop_aux_losses() == {}

@@ -255,11 +255,13 @@ def test_mask_heads_default_to_the_cheaper_inference_solve(head_type):
         return ref
 
     assert MASK_HEAD_TEST_SOLVER == dict(tol=1e-2, output='fz')
-    assert refiner().test_overrides == MASK_HEAD_TEST_SOLVER
+    # The default is a fixed budget: inference runs it, no solve to loosen.
+    assert refiner().test_overrides == {} and refiner().budget == 2
+    assert refiner(budget=None).test_overrides == MASK_HEAD_TEST_SOLVER
     # The paper's protocol on request: the training solve at test time.
-    assert refiner(test_solver=dict()).test_overrides == {}
-    assert refiner(test_solver=None).test_overrides == {}
-    assert refiner(test_solver=dict(max_iter=4)).test_overrides == dict(max_iter=4)
+    assert refiner(budget=None, test_solver=dict()).test_overrides == {}
+    assert refiner(budget=None, test_solver=None).test_overrides == {}
+    assert refiner(budget=None, test_solver=dict(max_iter=4)).test_overrides == dict(max_iter=4)
 
 
 def test_refiner_default_solve_is_the_papers_with_memory_bounds():

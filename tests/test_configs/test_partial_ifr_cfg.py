@@ -1,0 +1,99 @@
+"""Every key of an IFR head's ``ifr_cfg`` (configs/ifr/README.md, "What an IFR
+config may set") given alone: from a config that inherits an mmifr config,
+and from ``--cfg-options``. A partial ``ifr_cfg`` merges onto the head's
+default refiner."""
+import os.path as osp
+
+import pytest
+from mmengine.config import Config, DictAction
+
+from mmdet.registry import MODELS
+from mmdet.utils import register_all_modules
+from mmifr.engine.hooks import find_refiners
+from mmifr.models.roi_heads.mask_heads.ifr_conv_fc_mask_head import MASK_HEAD_TEST_SOLVER
+
+REPO_ROOT = osp.join(osp.dirname(__file__), osp.pardir, osp.pardir)
+#: mmifr configs a user would inherit: the demo one (no ifr_cfg of its own)
+#: and the R-50 one (which spells the refiner out).
+BASES = ('configs/ifr/demo/mask-rcnn_mbv2_fpn_shapes_ifr.py', 'configs/ifr/mask_rcnn_r50_ifr_1x.py')
+
+
+def _budget(r):
+    return r.budget
+
+
+#: key -> (value as Python, the same as --cfg-options strings, check of the refiner)
+KEYS = {
+    'type': ('IFRRefiner', ['type=IFRRefiner'], lambda r: r.budget == 2),
+    'mode': ('unroll', ['mode=unroll'], lambda r: r.mode == 'unroll' and r.budget is None),
+    'num_steps': (3, ['num_steps=3'], lambda r: r.num_steps == 3),
+    'block': (dict(mid_channels=64), ['block.mid_channels=64'],
+              lambda r: r.block.conv1.out_channels == 64),
+    'solver': (dict(max_iter=7), ['solver.max_iter=7'],
+               lambda r: r.deq.options['max_iter'] == 7 and r.deq.options['solver'] == 'broyden'),
+    'test_solver': (dict(solver='unroll', max_iter=3),
+                    ['test_solver.solver=unroll', 'test_solver.max_iter=3'],
+                    lambda r: r.test_solver == dict(solver='unroll', max_iter=3)),
+    'jac_reg': (dict(weight=0.5), ['jac_reg.weight=0.5'], lambda r: r.jac_reg['weight'] == 0.5),
+    'budget': (None, ['budget=None'],
+               lambda r: r.budget is None and r.fp_correction is None
+               and r.test_solver == MASK_HEAD_TEST_SOLVER),
+    'fp_correction': (dict(gamma=0.5), ['fp_correction.gamma=0.5'],
+                      lambda r: r.fp_correction == dict(gamma=0.5) and r.budget == 2),
+    'initializer': (dict(mid_channels=8), ['initializer.mid_channels=8'],
+                    lambda r: r.initializer.reduce.out_channels == 8),
+}
+
+
+@pytest.fixture(scope='module', autouse=True)
+def _registries():
+    register_all_modules()
+
+
+def _refiner(cfg):
+    head = MODELS.build(cfg.model.roi_head.mask_head)
+    (refiner, ) = find_refiners(head).values()
+    return refiner
+
+
+def _defaults_hold_for_the_rest(refiner, key, base):
+    """Keys not given keep the base config's value (the R-50 config spells
+    out the paper's test_solver, the demo config the head's default)."""
+    if key not in ('mode', 'num_steps', 'block', 'budget', 'initializer', 'type'):
+        assert refiner.block.conv1.out_channels == 256
+    if key != 'solver':
+        assert refiner.deq.options['max_iter'] == 15
+
+
+@pytest.mark.parametrize('base', BASES)
+@pytest.mark.parametrize('key', sorted(KEYS))
+def test_key_alone_in_an_inheriting_config(tmp_path, base, key):
+    value, _, check = KEYS[key]
+    child = tmp_path / 'child.py'
+    child.write_text(f'_base_ = {osp.abspath(osp.join(REPO_ROOT, base))!r}\n'
+                     f'model = dict(roi_head=dict(mask_head=dict(ifr_cfg=dict({key}={value!r}))))\n')
+    refiner = _refiner(Config.fromfile(str(child)))
+    assert check(refiner)
+    _defaults_hold_for_the_rest(refiner, key, base)
+
+
+@pytest.mark.parametrize('base', BASES)
+@pytest.mark.parametrize('key', sorted(KEYS))
+def test_key_alone_from_cfg_options(base, key):
+    _, options, check = KEYS[key]
+    cfg = Config.fromfile(osp.join(REPO_ROOT, base))
+    # Parsed as tools/train.py and tools/test.py parse them.
+    action = DictAction(option_strings=['--cfg-options'], dest='cfg_options')
+    namespace = type('Namespace', (), {})()
+    action(None, namespace, [f'model.roi_head.mask_head.ifr_cfg.{o}' for o in options])
+    cfg.merge_from_dict(namespace.cfg_options)
+    refiner = _refiner(cfg)
+    assert check(refiner)
+    _defaults_hold_for_the_rest(refiner, key, base)
+
+
+def test_a_bad_value_alone_names_itself():
+    cfg = Config.fromfile(osp.join(REPO_ROOT, BASES[0]))
+    cfg.merge_from_dict({'model.roi_head.mask_head.ifr_cfg.budget': 0})
+    with pytest.raises(ValueError, match='budget must be a positive int .*got 0'):
+        _refiner(cfg)
