@@ -1,7 +1,7 @@
 """Tests of the cost and analysis tools in ``tools/analysis_tools/``:
 ``benchmark_ifr_cost.py``, ``analyze_convergence.py`` and
 ``visualize_features.py``. The cost benchmark's measurements live in
-:mod:`mmifr.utils.benchmark` (tested in ``tests/test_utils/test_benchmark/``);
+:mod:`tools.lib.benchmark` (tested in ``tests/test_tools/test_lib/test_benchmark/``);
 here its command line runs them.
 
 The measurement functions are checked on blocks with known answers (a
@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from mmifr.ops.solvers import SOLVERS
-from mmifr.utils.benchmark.ifr_cost_head import RESULT_PREFIX, forward_args
+from tools.lib.benchmark.ifr_cost_head import RESULT_PREFIX, forward_args
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 

@@ -9,7 +9,7 @@ Prints and writes (``--out``, JSON):
   the IFR refiner solved to tol 1e-5) on val RoIs: relative sensitivity to a
   small change of its input and locality (centre change / border change for a
   change of the input at the centre cell); see
-  :mod:`mmifr.utils.mask_head_probe`.
+  :mod:`tools.lib.mask_head_probe`.
 
 ``--init-head`` re-initialises the mask head after loading the checkpoint:
 a fresh head on the trained model's RoI features (the start of training as
@@ -37,8 +37,8 @@ from mmengine.runner import Runner, load_checkpoint
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 import mmifr  # noqa: E402,F401  (registers the IFR heads)
 from mmifr.engine.hooks import find_refiners  # noqa: E402
-from mmifr.utils.mask_head_probe import (gt_box_mask_quality, gt_box_rois,  # noqa: E402
-                                         tower_response)
+from tools.lib.mask_head_probe import (gt_box_mask_quality, gt_box_rois,  # noqa: E402
+                                       tower_response)
 
 #: The tight solve of the response probe: the equilibrium itself, not the
 #: inference approximation.

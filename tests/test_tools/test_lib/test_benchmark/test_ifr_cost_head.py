@@ -1,4 +1,4 @@
-"""``mmifr.utils.benchmark.ifr_cost_head``: the head rows, their problem and the memory worker.
+"""``tools.lib.benchmark.ifr_cost_head``: the head rows, their problem and the memory worker.
 
 The whole section with its memory subprocesses runs in
 ``tests/test_tools/test_analysis_tools.py`` (slow); here each piece runs in
@@ -11,11 +11,11 @@ from argparse import Namespace
 import pytest
 import torch
 
-from mmifr.utils.benchmark import ifr_cost_head as head_mod
-from mmifr.utils.benchmark.ifr_cost_head import (HEAD_ROWS, INFER_ROWS, RESULT_PREFIX,
-                                                 HeadProblem, forward_args, head_memory_worker,
-                                                 measure_head_memory, row_refiner_cfg, run_head)
-from mmifr.utils.benchmark.solves import PAPER_SOLVER, refiner_defaults
+from tools.lib.benchmark import ifr_cost_head as head_mod
+from tools.lib.benchmark.ifr_cost_head import (HEAD_ROWS, INFER_ROWS, RESULT_PREFIX,
+                                               HeadProblem, forward_args, head_memory_worker,
+                                               measure_head_memory, row_refiner_cfg, run_head)
+from tools.lib.benchmark.solves import PAPER_SOLVER, refiner_defaults
 
 
 def _args(**kwargs):

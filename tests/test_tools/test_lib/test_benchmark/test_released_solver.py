@@ -1,10 +1,10 @@
-"""``mmifr.utils.benchmark.released_solver``: the reference solver of the cost benchmark."""
+"""``tools.lib.benchmark.released_solver``: the reference solver of the cost benchmark."""
 import pytest
 import torch
 
 from mmifr.ops import solvers
 from mmifr.ops.solvers import SOLVERS, broyden
-from mmifr.utils.benchmark.released_solver import broyden_v0, compaction, register_v0
+from tools.lib.benchmark.released_solver import broyden_v0, compaction, register_v0
 
 F64 = torch.float64
 

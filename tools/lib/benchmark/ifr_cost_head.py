@@ -128,7 +128,7 @@ def row_refiner_cfg(row: dict) -> dict:
     """The ``ifr_cfg`` (an ``IFRRefiner`` config) of an IFR row of :data:`HEAD_ROWS`.
 
     ``'default'`` stands for the project's default solve (see
-    :func:`~mmifr.utils.benchmark.solves.refiner_defaults`); a row without
+    :func:`~tools.lib.benchmark.solves.refiner_defaults`); a row without
     ``test_solver`` keeps the training solve at inference.
     """
     solver_default, test_default = refiner_defaults()

@@ -18,7 +18,7 @@ import mmdet
 from mmdet.registry import DATASETS, MODELS
 from mmifr.engine.hooks import find_refiners
 
-#: The checkout the package is imported from (``mmifr/utils/benchmark/../../..``).
+#: The checkout the package is imported from (``tools/lib/benchmark/../../..``).
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 
 
