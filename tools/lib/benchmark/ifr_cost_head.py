@@ -25,7 +25,7 @@ from mmdet.structures.bbox import bbox2roi
 from .memory import MIB, current_rss, peak_rss, reset_peak_rss
 from .models import build_detector, build_loader
 from .progress import log, quiet_mmengine
-from .released_solver import compaction, register_v0
+from .released_solver import register_v0
 from .solves import PAPER_SOLVER, refiner_defaults, solver_steps
 from .timing import median_time
 
@@ -34,14 +34,14 @@ from .timing import median_time
 RESULT_PREFIX = 'IFR_COST_RESULT '
 
 #: ``key: (label, settings)``; settings: ``stock`` or the IFR ``solver`` (training
-#: and, unless ``test_solver`` is given, inference) and ``test_solver``, plus
-#: ``legacy`` (solver code as released). ``lever`` says what the row changes.
+#: and, unless ``test_solver`` is given, inference) and ``test_solver``; the row
+#: ``released`` runs the solver code as released (``broyden_v0``). ``lever`` says
+#: what the row changes.
 HEAD_ROWS = {
     'stock': dict(label='stock FCNMaskHead (4 convs)', stock=True),
     'released': dict(
         label='IFR as released (Broyden 15/15, tol 1e-3)',
         solver=dict(PAPER_SOLVER, solver='broyden_v0', backward_solver='broyden_v0'),
-        legacy=True,
         lever='-'),
     'paper': dict(
         label='IFR, same solve, current solver code',
@@ -287,18 +287,17 @@ def head_memory_worker(args: Namespace) -> None:
     problem = HeadProblem(args)
     head = problem.head(row).train()
     x = problem.train_x()
-    with compaction(not row.get('legacy')):
-        head_train_step(head, x, problem.targets, problem.labels)  # warm-up
-        head.zero_grad(set_to_none=True)
-        try:
-            reset_peak_rss()
-        except OSError:
-            # No clear_refs: the process peak then includes the warm-up step,
-            # which allocates the same (plus one-off caches).
-            pass
-        before = current_rss()
-        head_train_step(head, x, problem.targets, problem.labels)
-        peak = peak_rss()
+    head_train_step(head, x, problem.targets, problem.labels)  # warm-up
+    head.zero_grad(set_to_none=True)
+    try:
+        reset_peak_rss()
+    except OSError:
+        # No clear_refs: the process peak then includes the warm-up step,
+        # which allocates the same (plus one-off caches).
+        pass
+    before = current_rss()
+    head_train_step(head, x, problem.targets, problem.labels)
+    peak = peak_rss()
     print(RESULT_PREFIX + json.dumps(dict(peak_rss_increase=peak - before)), flush=True)
 
 
@@ -392,13 +391,12 @@ def run_head(args: Namespace, worker: Sequence[str]) -> Dict:
 
     def infer(key):
         head = heads[key].eval()
-        with torch.no_grad(), compaction(not HEAD_ROWS[key].get('legacy')):
+        with torch.no_grad():
             head(x_inf)
 
     def train(key):
         head = heads[key].train()
-        with compaction(not HEAD_ROWS[key].get('legacy')):
-            head_train_step(head, x_tr, problem.targets, problem.labels)
+        head_train_step(head, x_tr, problem.targets, problem.labels)
 
     log(f'[head] {len(keys)} rows; inference on {args.num_rois} RoIs, training on '
         f'{args.train_rois} RoIs '

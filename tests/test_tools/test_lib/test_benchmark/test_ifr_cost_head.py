@@ -36,7 +36,8 @@ def test_rows_refiner_configs():
     for key, test_solver in INFER_ROWS.items():
         assert HEAD_ROWS[key]['infer_only']
         assert row_refiner_cfg(HEAD_ROWS[key])['test_solver'] == test_solver
-    assert HEAD_ROWS['released']['legacy'] and 'broyden_v0' in str(HEAD_ROWS['released'])
+    assert HEAD_ROWS['released']['solver']['solver'] == 'broyden_v0'
+    assert HEAD_ROWS['released']['solver']['backward_solver'] == 'broyden_v0'
 
 
 def test_problem_is_the_same_in_every_process():
