@@ -81,9 +81,9 @@ import time
 import torch
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
-from tools.lib.benchmark import (head_memory_worker, log, machine,  # noqa: E402
-                                 quiet_mmengine, run_accuracy, run_e2e, run_head,
-                                 target_rows, write_report)
+from tools.lib.benchmark import (head_memory_worker, machine, run_accuracy,  # noqa: E402
+                                 run_e2e, run_head, target_rows, write_report)
+from tools.lib.progress import log, quiet_mmengine  # noqa: E402
 
 SECTIONS = ('head', 'e2e', 'accuracy')
 

@@ -30,9 +30,9 @@ from torch import Tensor
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 from mmifr.models.layers import FixedPointInitializer, IFRRefiner  # noqa: E402
-from tools.lib.benchmark import build_detector, build_loader, log, quiet_mmengine  # noqa: E402
 from tools.lib.benchmark.ifr_cost_head import gt_roi_features  # noqa: E402
-from tools.lib.benchmark.models import config_dataset  # noqa: E402
+from tools.lib.models import build_detector, build_loader, config_dataset  # noqa: E402
+from tools.lib.progress import log, quiet_mmengine  # noqa: E402
 
 #: Tolerance of the solves that give the regression targets ``H*``.
 TARGET_SOLVE = dict(tol=1e-4, max_iter=30)

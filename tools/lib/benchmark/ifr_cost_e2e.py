@@ -21,8 +21,8 @@ from mmengine.runner.checkpoint import _load_checkpoint
 from torch import nn
 
 from mmifr.engine.hooks import find_refiners
-from .models import REPO_ROOT, build_detector, build_loader, config_dataset, fruits_dataset
-from .progress import log
+from ..models import REPO_ROOT, build_detector, build_loader, config_dataset, fruits_dataset
+from ..progress import log
 from .solves import solver_steps
 from .timing import MaskHeadTimer, median_time
 

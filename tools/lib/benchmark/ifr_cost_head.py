@@ -22,9 +22,9 @@ from torch import Tensor, nn
 
 from mmdet.registry import MODELS
 from mmdet.structures.bbox import bbox2roi
-from .memory import MIB, current_rss, peak_rss, reset_peak_rss
-from .models import build_detector, build_loader
-from .progress import log, quiet_mmengine
+from ..memory import MIB, current_rss, peak_rss, reset_peak_rss
+from ..models import build_detector, build_loader
+from ..progress import log, quiet_mmengine
 from .released_solver import register_v0
 from .solves import PAPER_SOLVER, refiner_defaults, solver_steps
 from .timing import median_time

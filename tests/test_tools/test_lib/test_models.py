@@ -1,12 +1,12 @@
-"""``tools.lib.benchmark.models``: config names and dataset configs of the benchmarks."""
+"""``tools.lib.models``: config names and dataset configs of the benchmarks."""
 import importlib.util
 import os.path as osp
 
 import pytest
 from mmengine.config import Config
 
-from tools.lib.benchmark import models
-from tools.lib.benchmark.models import REPO_ROOT, config_dataset, fruits_dataset, resolve_config
+from tools.lib import models
+from tools.lib.models import REPO_ROOT, config_dataset, fruits_dataset, resolve_config
 
 IFR_CONFIG = 'configs/ifr/mask_rcnn_r50_ifr_1x.py'
 

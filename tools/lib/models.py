@@ -18,8 +18,8 @@ import mmdet
 from mmdet.registry import DATASETS, MODELS
 from mmifr.engine.hooks import find_refiners
 
-#: The checkout the package is imported from (``tools/lib/benchmark/../../..``).
-REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
+#: The checkout the package is imported from (``tools/lib/../..``).
+REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 
 def resolve_config(path: str) -> str:
