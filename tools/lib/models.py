@@ -18,18 +18,33 @@ import mmdet
 from mmdet.registry import DATASETS, MODELS
 from mmifr.engine.hooks import find_refiners
 
-#: The checkout the package is imported from (``tools/lib/../..``).
-REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+#: The folder holding ``tools/`` and ``configs/``: the checkout, or ``mmifr/.mim`` where a wheel
+#: installs them. Taken from this file, which ships with the tools, not from the ``mmifr``
+#: package, which a wheel puts elsewhere (site-packages).
+TOOLS_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+
+def resolve_path(path: str) -> str:
+    """A path a tool is given or defaults to, as an absolute path.
+
+    Args:
+        path: An absolute path, or a relative one: taken from the current
+            directory if it exists there, else from :data:`TOOLS_ROOT` (rows
+            files and the tools' defaults name files relative to the root).
+
+    Returns:
+        str: The absolute path (not checked to exist).
+    """
+    # osp.join drops TOOLS_ROOT for an absolute path.
+    return osp.abspath(path if osp.exists(path) else osp.join(TOOLS_ROOT, path))
 
 
 def resolve_config(path: str) -> str:
     """The config file a benchmark argument names, as an absolute path.
 
     Args:
-        path: ``mmdet::<x>.py`` (the file inside the installed mmdet), an
-            absolute path, or a relative one: taken from the current
-            directory if it exists there, else from :data:`REPO_ROOT` (rows
-            files and the tools' defaults name configs relative to the root).
+        path: ``mmdet::<x>.py`` (the file inside the installed mmdet), or a
+            path as :func:`resolve_path` takes it.
 
     Returns:
         str: The absolute path (not checked to exist for ``mmdet::`` or
@@ -37,8 +52,7 @@ def resolve_config(path: str) -> str:
     """
     if path.startswith('mmdet::'):
         return osp.join(osp.dirname(mmdet.__file__), '.mim', 'configs', path[len('mmdet::'):])
-    # osp.join drops REPO_ROOT for an absolute path.
-    return osp.abspath(path if osp.exists(path) else osp.join(REPO_ROOT, path))
+    return resolve_path(path)
 
 
 def build_detector(config: str, options: dict,
