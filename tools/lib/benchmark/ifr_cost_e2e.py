@@ -21,7 +21,8 @@ from mmengine.runner.checkpoint import _load_checkpoint
 from torch import nn
 
 from mmifr.engine.hooks import find_refiners
-from ..models import build_detector, build_loader, config_dataset, fruits_dataset, resolve_path
+from ..models import (NO_PRETRAINED_BACKBONE, build_detector, build_loader, config_dataset,
+                      fruits_dataset, resolve_path)
 from ..progress import log
 from .solves import solver_steps
 from .timing import MaskHeadTimer, median_time
@@ -110,7 +111,7 @@ def run_e2e_model(name: str, args: Namespace, spec: Optional[dict] = None) -> Di
         # Enough proposals for the forced detections.
         'model.test_cfg.rpn.max_per_img': max(args.e2e_dets, 100),
     }
-    options['model.backbone.init_cfg'] = None
+    options.update(NO_PRETRAINED_BACKBONE)
     sides = {}
     for side in ('baseline', 'ifr'):
         torch.manual_seed(args.seed)

@@ -15,16 +15,16 @@ import os
 import statistics
 import subprocess
 from argparse import Namespace
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Sequence, Tuple
 
 import torch
 from torch import Tensor, nn
 
 from mmdet.registry import MODELS
-from mmdet.structures.bbox import bbox2roi
 from ..memory import MIB, current_rss, peak_rss, reset_peak_rss
 from ..models import build_detector, build_loader
 from ..progress import log, quiet_mmengine
+from ..roi_features import gt_roi_features
 from .released_solver import register_v0
 from .solves import PAPER_SOLVER, refiner_defaults, solver_steps
 from .timing import median_time
@@ -161,23 +161,6 @@ def build_head(row: dict, args: Namespace) -> nn.Module:
     return head
 
 
-def gt_roi_features(model: nn.Module, loader, max_rois: Optional[int] = None) -> Tensor:
-    """Mask RoI features ``(N, C, S, S)`` of the ground-truth boxes of the
-    images of ``loader`` (all of them, or until ``max_rois`` are reached)."""
-    extractor = model.roi_head.mask_roi_extractor
-    feats = []
-    with torch.no_grad():
-        for data in loader:
-            data = model.data_preprocessor(data, False)
-            x = model.extract_feat(data['inputs'])
-            boxes = [getattr(s.gt_instances.bboxes, 'tensor', s.gt_instances.bboxes)
-                     for s in data['data_samples']]
-            feats.append(extractor(x[:extractor.num_inputs], bbox2roi(boxes)))
-            if max_rois is not None and sum(f.shape[0] for f in feats) >= max_rois:
-                break
-    return torch.cat(feats)
-
-
 def real_roi_features(args: Namespace, n: int) -> Tuple[Tensor, dict, int]:
     """RoI features of real objects through the trained ``args.head_checkpoint``.
 
@@ -191,7 +174,7 @@ def real_roi_features(args: Namespace, n: int) -> Tuple[Tensor, dict, int]:
         number of classes.
     """
     model, cfg = build_detector(args.head_config, {}, args.head_checkpoint)
-    base = gt_roi_features(model, build_loader(cfg, args.head_images), max_rois=n)
+    base, _ = gt_roi_features(model, build_loader(cfg, args.head_images), max_rois=n)
     gen = torch.Generator().manual_seed(args.seed + 3)
     with torch.no_grad():
         if base.shape[0] < n:
