@@ -11,5 +11,4 @@ model = dict(
         mask_head=dict(
             ifr_cfg=dict(
                 budget=None,
-                fp_correction=None,
                 test_solver=dict(tol=1e-2, output='fz')))))

@@ -289,7 +289,7 @@ def test_config_builds(rel_path):
         if refiner.channels != 256:  # SOLOv2's towers: 512
             expected['mid_channels'] = refiner.channels
         assert actual == expected, name
-        assert refiner.test_overrides == _expected_test_solver(rel_path, name, model), name
+        assert refiner.test_solver == _expected_test_solver(rel_path, name, model), name
 
     hooks = [HOOKS.build(dict(h)) for h in cfg.get('custom_hooks', [])]
     warmup = [h for h in hooks if isinstance(h, IFRUnrollWarmupHook)]

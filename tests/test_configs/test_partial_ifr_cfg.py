@@ -18,10 +18,6 @@ REPO_ROOT = osp.join(osp.dirname(__file__), osp.pardir, osp.pardir)
 BASES = ('configs/ifr/demo/mask-rcnn_mbv2_fpn_shapes_ifr.py', 'configs/ifr/mask_rcnn_r50_ifr_1x.py')
 
 
-def _budget(r):
-    return r.budget
-
-
 #: key -> (value as Python, the same as --cfg-options strings, check of the refiner)
 KEYS = {
     'type': ('IFRRefiner', ['type=IFRRefiner'], lambda r: r.budget == 2),
@@ -56,9 +52,9 @@ def _refiner(cfg):
     return refiner
 
 
-def _defaults_hold_for_the_rest(refiner, key, base):
-    """Keys not given keep the base config's value (the R-50 config spells
-    out the paper's test_solver, the demo config the head's default)."""
+def _defaults_hold_for_the_rest(refiner, key):
+    """Keys not given keep their value: the width of the block and the
+    solve's iteration limit."""
     if key not in ('mode', 'num_steps', 'block', 'budget', 'initializer', 'type'):
         assert refiner.block.conv1.out_channels == 256
     if key != 'solver':
@@ -70,11 +66,12 @@ def _defaults_hold_for_the_rest(refiner, key, base):
 def test_key_alone_in_an_inheriting_config(tmp_path, base, key):
     value, _, check = KEYS[key]
     child = tmp_path / 'child.py'
-    child.write_text(f'_base_ = {osp.abspath(osp.join(REPO_ROOT, base))!r}\n'
-                     f'model = dict(roi_head=dict(mask_head=dict(ifr_cfg=dict({key}={value!r}))))\n')
+    child.write_text(
+        f'_base_ = {osp.abspath(osp.join(REPO_ROOT, base))!r}\n'
+        f'model = dict(roi_head=dict(mask_head=dict(ifr_cfg=dict({key}={value!r}))))\n')
     refiner = _refiner(Config.fromfile(str(child)))
     assert check(refiner)
-    _defaults_hold_for_the_rest(refiner, key, base)
+    _defaults_hold_for_the_rest(refiner, key)
 
 
 @pytest.mark.parametrize('base', BASES)
@@ -89,7 +86,7 @@ def test_key_alone_from_cfg_options(base, key):
     cfg.merge_from_dict(namespace.cfg_options)
     refiner = _refiner(cfg)
     assert check(refiner)
-    _defaults_hold_for_the_rest(refiner, key, base)
+    _defaults_hold_for_the_rest(refiner, key)
 
 
 def test_a_bad_value_alone_names_itself():

@@ -272,7 +272,7 @@ def main(argv=None) -> Dict:
         stats = refiner.pop_stats()
     block = refiner.block
     log(f'[convergence] {x.shape[0]} RoIs from {args.num_images} images; refiner {name} '
-        f'({refiner.effective_mode}, test overrides {refiner.test_overrides})')
+        f'({refiner.effective_mode}, test overrides {refiner.test_solver})')
     analysis = analyze_block(block, x, h_deq, args)
     traces = analysis.pop('_traces')
     if stats:
@@ -282,7 +282,7 @@ def main(argv=None) -> Dict:
         checkpoint=checkpoint,
         refiner=name,
         solver=refiner.deq.options,
-        test_overrides=refiner.test_overrides,
+        test_overrides=refiner.test_solver,
         images=args.num_images,
         rois=infos,
         analysis=analysis)

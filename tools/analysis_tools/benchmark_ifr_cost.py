@@ -52,7 +52,7 @@ default). Three sections (``--sections``):
     setting overrides the training solve), with the
     measured time per image. The backbone, RPN and box head run once per image
     (the mask branch does not change them); the mask branch then runs once per
-    setting through the refiner's ``test_overrides``, each into its own
+    setting through the refiner's ``set_test_solver``, each into its own
     ``CocoMetric``. ``--baseline-config/--baseline-checkpoint`` add the stock
     model's row.
 

@@ -74,7 +74,7 @@ def mask_tower(head):
     """The tower in front of the head's upsampling, with IFR refiners solving
     to :data:`EXACT_SOLVE`."""
     for refiner in find_refiners(head).values():
-        refiner.test_overrides = dict(EXACT_SOLVE)
+        refiner.set_test_solver(EXACT_SOLVE)
 
     def tower(x):
         for layer in head.convs:
@@ -91,7 +91,7 @@ def solve_steps(head, rois) -> Optional[float]:
     if not refiners:
         return None
     refiner = refiners[0]
-    refiner.test_overrides = dict(tol=1e-3, max_iter=40, output='z')
+    refiner.set_test_solver(dict(tol=1e-3, max_iter=40, output='z'))
     with torch.no_grad():
         refiner(rois)
     return refiner.deq.last_stats.forward.nstep.float().mean().item()

@@ -228,7 +228,7 @@ class IFRRefiner(BaseModule):
         # A solve that names its solver is complete; one that does not
         # changes keys of the default (a partial config or --cfg-options).
         base = {} if 'solver' in solver else copy.deepcopy(DEFAULT_SOLVER)
-        self.deq = DEQFixedPoint(**base, **copy.deepcopy(dict(solver)))
+        self.deq = DEQFixedPoint(**{**base, **copy.deepcopy(dict(solver))})
         self.set_test_solver(test_solver)
         if budget is not None:
             if isinstance(budget, bool) or not isinstance(budget, int) or budget <= 0:
@@ -281,18 +281,18 @@ class IFRRefiner(BaseModule):
         """
         test_solver = dict(test_solver or {})
         _check_solver_keys('test_solver', test_solver)
-        previous = getattr(self, 'test_overrides', {})
-        self.test_overrides = test_solver
+        previous = getattr(self, '_test_solver', {})
+        self._test_solver = test_solver
         try:
             DEQFixedPoint(**{**self.deq.options, **self._eval_overrides()})
         except ValueError as e:
-            self.test_overrides = previous
+            self._test_solver = previous
             raise ValueError(f'test_solver: {e}') from None
 
     @property
     def test_solver(self) -> dict:
         """The inference overrides set by ``test_solver`` / :meth:`set_test_solver`."""
-        return dict(self.test_overrides)
+        return dict(self._test_solver)
 
     @property
     def has_aux_losses(self) -> bool:
@@ -311,7 +311,7 @@ class IFRRefiner(BaseModule):
         if self.unroll_warmup:
             # Validation during the warm-up runs unrolled, as training does.
             return dict(solver='unroll', max_iter=self.unroll_warmup)
-        if not self.training and self.test_overrides:
+        if not self.training and self._test_solver:
             return self._eval_overrides()
         if self.budget:
             return dict(solver='unroll', max_iter=self.budget)
@@ -417,9 +417,9 @@ class IFRRefiner(BaseModule):
         return losses
 
     def _eval_overrides(self) -> dict:
-        """:attr:`test_overrides` merged onto the training solve (see
+        """:attr:`test_solver` merged onto the training solve (see
         :func:`merge_solve`)."""
-        return merge_solve(self.deq.options, self.test_overrides)
+        return merge_solve(self.deq.options, self._test_solver)
 
     def _record(self, stats: DEQStats) -> None:
         self.stats_buffer.append(stats)

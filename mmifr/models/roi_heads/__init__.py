@@ -6,6 +6,7 @@ from .mask_heads import (BoundaryPreservingMaskHead, IFRBoundaryPreservingMaskHe
 
 __all__ = [
     'BMaskRoIHead', 'BoundaryPreservingMaskHead', 'IFRBoundaryPreservingMaskHead',
-    'IFRConvFCMaskHead', 'IFRHTCMaskHead', 'IFRMaskLossMixin', 'SmallInitFCNMaskHead', 'WeightSharedFCNMaskHead',
+    'IFRConvFCMaskHead', 'IFRHTCMaskHead', 'IFRMaskLossMixin', 'SmallInitFCNMaskHead',
+    'WeightSharedFCNMaskHead',
     'laplacian_boundary_targets'
 ]

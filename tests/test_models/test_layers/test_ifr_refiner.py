@@ -266,7 +266,7 @@ def test_test_solver_switching_solver_drops_the_training_solver_options():
     # The default training solve keeps a 5-update Broyden history; a fixed-point
     # inference solve takes no such option and must not inherit it.
     refiner = _refiner(test_solver=dict(solver='fixed_point', max_iter=3))
-    assert refiner.test_overrides == dict(solver='fixed_point', max_iter=3)
+    assert refiner.test_solver == dict(solver='fixed_point', max_iter=3)
     refiner.eval()
     with torch.no_grad():
         refiner(_x())

@@ -249,12 +249,12 @@ def test_mask_heads_default_to_the_cheaper_inference_solve(head_type):
 
     assert MASK_HEAD_TEST_SOLVER == dict(tol=1e-2, output='fz')
     # The default is a fixed budget: inference runs it, no solve to loosen.
-    assert refiner().test_overrides == {} and refiner().budget == 2
-    assert refiner(budget=None).test_overrides == MASK_HEAD_TEST_SOLVER
+    assert refiner().test_solver == {} and refiner().budget == 2
+    assert refiner(budget=None).test_solver == MASK_HEAD_TEST_SOLVER
     # The paper's protocol on request: the training solve at test time.
-    assert refiner(budget=None, test_solver=dict()).test_overrides == {}
-    assert refiner(budget=None, test_solver=None).test_overrides == {}
-    assert refiner(budget=None, test_solver=dict(max_iter=4)).test_overrides == dict(max_iter=4)
+    assert refiner(budget=None, test_solver=dict()).test_solver == {}
+    assert refiner(budget=None, test_solver=None).test_solver == {}
+    assert refiner(budget=None, test_solver=dict(max_iter=4)).test_solver == dict(max_iter=4)
 
 
 def test_refiner_default_solve_is_the_papers_with_memory_bounds():
@@ -265,7 +265,7 @@ def test_refiner_default_solve_is_the_papers_with_memory_bounds():
     assert opts['solver_kwargs'] == opts['backward_solver_kwargs'] == dict(memory=5)
     assert opts['chunk_size'] == 64
     # The refiner alone (e.g. in the dense heads) keeps the training solve at test time.
-    assert ref.test_overrides == {}
+    assert ref.test_solver == {}
 
 
 def test_chunked_default_solve_matches_the_whole_batch_solve():

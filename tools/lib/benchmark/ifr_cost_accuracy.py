@@ -3,7 +3,7 @@
 Mask AP of a trained IFR model on its test set for each inference solve,
 with the time per image each one costs. The backbone, RPN and box head run
 once per image (the mask branch does not change them); the mask branch then
-runs once per setting, through the refiners' ``test_overrides``, each into
+runs once per setting, through the refiners' ``set_test_solver``, each into
 its own ``CocoMetric``.
 
 The functions take the ``argparse`` namespace of
@@ -13,7 +13,7 @@ import copy
 import json
 import time
 from argparse import Namespace
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import torch
 from mmengine.evaluator import Evaluator
@@ -54,12 +54,18 @@ def accuracy_settings(args: Namespace) -> List[Tuple[str, dict]]:
     return settings
 
 
-def run_accuracy(args: Namespace) -> Dict:
+def run_accuracy(args: Namespace, settings: Optional[List[Tuple[str, dict]]] = None) -> Dict:
     """Evaluate ``args.config`` / ``args.checkpoint`` under every setting.
 
     Each setting overrides the training solve, not the config's own
     ``test_solver``. With ``--baseline-config/--baseline-checkpoint`` the
-    stock model is evaluated on the same images.
+    stock model is evaluated on the same images, interleaved image by image.
+
+    Args:
+        args: the benchmark's namespace.
+        settings: ``(label, test_solver)`` pairs (``None``: the config's own
+            ``test_solver``); :func:`accuracy_settings` of ``args`` by
+            default.
 
     Returns:
         dict: The report's ``accuracy`` section: the model, the training
@@ -76,9 +82,9 @@ def run_accuracy(args: Namespace) -> Dict:
     refiners = list(find_refiners(model).values())
     if not refiners:
         raise ValueError(f'{args.config} has no IFRRefiner')
-    base_overrides = [dict(r.test_overrides) for r in refiners]
+    base_overrides = [r.test_solver for r in refiners]
     train_solver = dict(refiners[0].deq.options)
-    settings = accuracy_settings(args)
+    settings = accuracy_settings(args) if settings is None else settings
     loader = build_loader(cfg, args.num_eval_images)
     dataset = loader.dataset
     metainfo = (dataset.dataset if hasattr(dataset, 'dataset') else dataset).metainfo
@@ -110,10 +116,10 @@ def run_accuracy(args: Namespace) -> Dict:
                 x, metas, rpn, rcnn_test_cfg=model.roi_head.test_cfg, rescale=False)
             shared_times.append(time.perf_counter() - start)
             for name, overrides in settings:
-                for r in refiners:
+                for r, base in zip(refiners, base_overrides):
                     # Relative to the training solve, not to the config's
                     # own test_solver.
-                    r.test_overrides = dict(overrides)
+                    r.set_test_solver(base if overrides is None else overrides)
                     r.pop_stats()
                 results = copy.deepcopy(dets)
                 start = time.perf_counter()
@@ -135,7 +141,7 @@ def run_accuracy(args: Namespace) -> Dict:
             if (i + 1) % 10 == 0:
                 log(f'[accuracy] {i + 1}/{len(loader)} images')
     for r, base in zip(refiners, base_overrides):
-        r.test_overrides = base
+        r.set_test_solver(base)
     n = len(shared_times)
     shared = sum(shared_times) / n
     rows = []

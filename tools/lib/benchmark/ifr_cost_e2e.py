@@ -127,7 +127,7 @@ def run_e2e_model(name: str, args: Namespace, spec: Optional[dict] = None) -> Di
         if args.e2e_refiner_from:
             load_refiner_weights(ifr, args.e2e_refiner_from)
     refiners = list(find_refiners(ifr).values())
-    config_overrides = [dict(r.test_overrides) for r in refiners]
+    config_overrides = [r.test_solver for r in refiners]
     # key: (model, test_solver overrides (None: the config's), unroll steps,
     # measure inference, measure training, training solver overrides)
     rows = {
@@ -157,14 +157,14 @@ def run_e2e_model(name: str, args: Namespace, spec: Optional[dict] = None) -> Di
         solves = [r.deq.options for r in refiners]
         if model is ifr:
             for r, base in zip(refiners, config_overrides):
-                r.test_overrides = dict(base if overrides is None else overrides)
+                r.set_test_solver(base if overrides is None else overrides)
                 r.set_unroll_warmup(unroll)
                 r.deq.options = {**r.deq.options, **(train_overrides or {})}
         try:
             yield model
         finally:
             for r, base, solve in zip(refiners, config_overrides, solves):
-                r.test_overrides = dict(base)
+                r.set_test_solver(base)
                 r.set_unroll_warmup(None)
                 r.deq.options = solve
 
