@@ -122,6 +122,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--fruits-root', default='/work/shared/data/fruits_nuts')
     parser.add_argument('--mbv2-checkpoints', nargs=2, metavar=('BASELINE', 'IFR'),
                         help='trained demo checkpoints (default: the demo run\'s, if present)')
+    parser.add_argument('--e2e-ifr-config',
+                        help='the IFR config of the mbv2 pair instead of the demo\'s (e.g. its '
+                        '-deq twin, for a checkpoint trained with the paper\'s protocol)')
     parser.add_argument('--e2e-test-solvers', default=None,
                         help='JSON {label: test_solver}: extra IFR inference rows, e.g. '
                         '\'{"paper": {}}\' (the training solve at test time)')

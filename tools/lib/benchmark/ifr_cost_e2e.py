@@ -104,6 +104,8 @@ def run_e2e_model(name: str, args: Namespace, spec: Optional[dict] = None) -> Di
         positive RoIs, solver steps).
     """
     spec = spec or E2E_MODELS[name]
+    if name == 'mbv2' and getattr(args, 'e2e_ifr_config', None):
+        spec = dict(spec, ifr=args.e2e_ifr_config)
     ckpts = mbv2_checkpoints(args) if name == 'mbv2' else None
     options = {} if not args.e2e_dets else {
         'model.test_cfg.rcnn.score_thr': 0.0,

@@ -98,11 +98,15 @@ HEAD_ROWS = {
         label='IFR, phantom gradient (5 steps, damping 0.5)',
         solver=dict(PAPER_SOLVER, grad='phantom', phantom_steps=5, phantom_damping=0.5),
         lever='inexact gradient (Geng et al. 2021)'),
-    'default': dict(
-        label='IFR, project defaults (training solve + mask-head test_solver)',
+    'deq': dict(
+        label='IFR, paper protocol as configured (budget=None: the solve + mask-head test_solver)',
         solver='default',
         test_solver='default',
         lever='memory 5 + chunks of 64 (training); tol 1e-2 + output fz (inference)'),
+    'default': dict(
+        label='IFR, project default (budget=2 + fixed-point correction)',
+        default=True,
+        lever='2 block evaluations in training and inference; the mask loss on both iterates'),
 }
 #: Inference-only rows: the paper's training solve, a cheaper test-time solve.
 INFER_ROWS = {
@@ -122,21 +126,34 @@ for _key, _ts in INFER_ROWS.items():
         test_solver=_ts,
         infer_only=True,
         lever='inference solve only')
+#: Inference-only rows of the default model at other budgets.
+for _k in (1, 3, 4):
+    HEAD_ROWS[f'budget{_k}'] = dict(
+        label=f'IFR default, inference at K={_k} evaluations',
+        default=True,
+        test_solver=dict(solver='unroll', max_iter=_k),
+        infer_only=True,
+        lever='inference budget only')
 
 
 def row_refiner_cfg(row: dict) -> dict:
     """The ``ifr_cfg`` (an ``IFRRefiner`` config) of an IFR row of :data:`HEAD_ROWS`.
 
-    ``'default'`` stands for the project's default solve (see
-    :func:`~tools.lib.benchmark.solves.refiner_defaults`); a row without
+    A ``default`` row is the RoI mask heads' default refiner (its
+    ``test_solver`` only, if any, given); the others are DEQ solves
+    (``budget=None``), where ``'default'`` stands for the project's solve of
+    the paper's protocol (see
+    :func:`~tools.lib.benchmark.solves.refiner_defaults`) and a row without
     ``test_solver`` keeps the training solve at inference.
     """
+    if row.get('default'):
+        return dict(test_solver=row['test_solver']) if row.get('test_solver') else {}
     solver_default, test_default = refiner_defaults()
     solver = solver_default if row.get('solver') == 'default' else row['solver']
     test_solver = row.get('test_solver')
     if test_solver == 'default':
         test_solver = test_default
-    return dict(type='IFRRefiner', solver=solver, test_solver=test_solver or {})
+    return dict(type='IFRRefiner', budget=None, solver=solver, test_solver=test_solver or {})
 
 
 def build_head(row: dict, args: Namespace) -> nn.Module:
@@ -252,6 +269,11 @@ def head_train_step(head: nn.Module, x: Tensor, targets: Tensor, labels: Tensor)
     head.zero_grad(set_to_none=True)
     preds = head(x)
     loss = head.loss_mask(preds, targets, labels)
+    # Fixed-point correction: the weighted loss of each earlier iterate.
+    weights, iterates = head.pop_iterate_preds() if hasattr(head, 'pop_iterate_preds') else ([], [])
+    loss = loss * (weights[-1] if weights else 1)
+    for weight, it in zip(weights, iterates):
+        loss = loss + weight * head.loss_mask(it['mask_preds'], targets, labels)
     loss.backward()
 
 

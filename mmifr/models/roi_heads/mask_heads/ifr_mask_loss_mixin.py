@@ -1,7 +1,7 @@
 """Fixed-point correction for the FCN-style IFR mask heads: mmdet's mask loss
 on every iterate of a fixed-budget refiner."""
 from contextlib import contextmanager
-from typing import Dict, Iterator, List, Optional
+from typing import Dict, Iterator, List, Optional, Tuple
 
 from mmengine.model import ModuleList
 from torch import Tensor
@@ -70,6 +70,19 @@ class IFRMaskLossMixin:
                                                           len(states))
         return out
 
+    def pop_iterate_preds(self) -> Tuple[List[float], List[Dict[str, Tensor]]]:
+        """Return and clear the predictions of the earlier iterates of the
+        latest training forward.
+
+        Returns:
+            tuple: the weights ``[w_1, ..., w_K]`` and, for ``h_1 .. h_{K-1}``,
+            the keyword arguments of ``loss_and_target`` (``mask_preds``,
+            ...) they give; ``([], [])`` without fixed-point correction.
+        """
+        preds = getattr(self, '_iterate_preds', [])
+        self._iterate_preds = []
+        return (self._iterate_weights if preds else []), preds
+
     def loss_and_target(self, **kwargs) -> dict:
         """mmdet's ``loss_and_target`` (keyword arguments, as mmdet's RoI
         heads call it), plus the fixed-point correction terms.
@@ -79,11 +92,9 @@ class IFRMaskLossMixin:
             weighted loss of ``h_K`` and one ``<name>_fpc`` term per loss.
         """
         out = super().loss_and_target(**kwargs)
-        iterate_preds = getattr(self, '_iterate_preds', [])
-        self._iterate_preds = []
+        weights, iterate_preds = self.pop_iterate_preds()
         if not iterate_preds:
             return out
-        weights = self._iterate_weights
         losses = out['loss_mask']
         for name in list(losses):
             losses[name] = losses[name] * weights[-1]
