@@ -55,8 +55,8 @@ import yaml
 from mmengine.config import Config, DictAction
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
-from mmifr.utils.benchmark import resolve_config  # noqa: E402
-from mmifr.utils.seed_study import seed_study_markdown  # noqa: E402
+from tools.lib.models import resolve_config  # noqa: E402
+from tools.lib.seed_study import seed_study_markdown  # noqa: E402
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 METAFILE = osp.join(ROOT, 'configs', 'ifr', 'metafile.yml')

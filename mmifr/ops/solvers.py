@@ -28,11 +28,6 @@ STOP_MODES = ('abs', 'rel')
 # Keeps relative residuals finite when f(z) is exactly zero.
 _EPS = 1e-8
 
-#: Compact the solver state in place (rows moved to the front of the existing
-#: buffers) when samples finish. ``False`` restores the former behaviour,
-#: a fresh copy of every state tensor, which briefly doubles the solver's
-#: memory (the Broyden history above all); kept for benchmarking only.
-INPLACE_COMPACTION = True
 #: Rows moved per gather in in-place compaction: bounds its temporary.
 _COMPACT_CHUNK = 8
 
@@ -207,17 +202,16 @@ class _ActiveSet:
 
         Each state tensor has the active rows along dim 0. Tensors the solver
         allocated itself are compacted in place, the kept rows moved to the
-        front of the same buffer (:data:`INPLACE_COMPACTION`), so compaction
-        never holds a second copy of the history. Tensors at the positions in
-        ``borrowed`` may alias the caller's (``z0``, ``func``'s output) and are
-        compacted into fresh ones instead. Copies happen only when some row
-        finished, so most iterations cost nothing here.
+        front of the same buffer, so compaction never holds a second copy of
+        the history (a fresh copy would briefly double the solver's memory).
+        Tensors at the positions in ``borrowed`` may alias the caller's
+        (``z0``, ``func``'s output) and are compacted into fresh ones instead.
+        Copies happen only when some row finished, so most iterations cost
+        nothing here.
         """
         if bool(keep.all()):
             return state
         self.index = self.index[keep]
-        if not INPLACE_COMPACTION:
-            return tuple(t[keep] for t in state)
         rows = keep.nonzero().flatten()
         # Leading rows that are kept are already in place.
         first_moved = int((~keep).int().argmax()) if rows.numel() else 0

@@ -1,7 +1,7 @@
 """Tests of the cost and analysis tools in ``tools/analysis_tools/``:
 ``benchmark_ifr_cost.py``, ``analyze_convergence.py`` and
 ``visualize_features.py``. The cost benchmark's measurements live in
-:mod:`mmifr.utils.benchmark` (tested in ``tests/test_utils/test_benchmark/``);
+:mod:`tools.lib.benchmark` (tested in ``tests/test_tools/test_lib/test_benchmark/``);
 here its command line runs them.
 
 The measurement functions are checked on blocks with known answers (a
@@ -20,13 +20,14 @@ import torch
 from torch import nn
 
 from mmifr.ops.solvers import SOLVERS
-from mmifr.utils.benchmark.ifr_cost_head import RESULT_PREFIX, forward_args
+from tools.lib import models, progress, roi_features
+from tools.lib.benchmark.ifr_cost_head import RESULT_PREFIX, forward_args
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 
 def _load_tool(name):
-    # tools/ is not a package: import the script by path.
+    # The scripts are not modules of a package: import them by path.
     path = osp.join(REPO, 'tools', 'analysis_tools', f'{name}.py')
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
@@ -39,6 +40,16 @@ features = _load_tool('visualize_features')
 cost = _load_tool('benchmark_ifr_cost')
 fit_initializer = _load_tool('fit_ifr_initializer')
 probe = _load_tool('probe_mask_head')
+
+
+def test_the_tools_share_one_loader_one_roi_extraction_one_log():
+    for tool in (convergence, features, fit_initializer, probe):
+        assert tool.build_detector is models.build_detector
+        assert tool.quiet_mmengine is progress.quiet_mmengine
+    for tool in (convergence, fit_initializer):
+        assert tool.gt_roi_features is roi_features.gt_roi_features
+    assert features.mask_roi_features is roi_features.mask_roi_features
+    assert convergence.log is features.log is cost.log is progress.log
 
 
 def _gen(seed):

@@ -35,6 +35,12 @@ from typing import Callable, Dict, List, Optional, Tuple
 import torch
 from torch import Tensor, nn
 
+sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
+from mmifr.engine.hooks import find_refiners  # noqa: E402
+from tools.lib.models import NO_PRETRAINED_BACKBONE, build_detector, build_loader  # noqa: E402
+from tools.lib.progress import log, quiet_mmengine  # noqa: E402
+from tools.lib.roi_features import gt_roi_features  # noqa: E402
+
 E_MINUS_8 = math.exp(-8)
 
 
@@ -197,31 +203,7 @@ def analyze_block(block: Callable, x: Tensor, h_deq: Tensor, args) -> Dict:
 # ------------------------------------------------------------------ model I/O
 
 
-def load_model(config: str, checkpoint: Optional[str]):
-    from mmengine.config import Config
-    from mmengine.registry import init_default_scope
-    from mmengine.runner import load_checkpoint
-
-    from mmdet.registry import MODELS
-    import mmifr  # noqa: F401
-    from mmifr.engine.hooks import find_refiners
-    cfg = Config.fromfile(config)
-    init_default_scope(cfg.get('default_scope', 'mmdet'))
-    if cfg.model.get('backbone', {}).get('init_cfg') is not None and not checkpoint:
-        cfg.model.backbone.init_cfg = None
-    model = MODELS.build(cfg.model)
-    if checkpoint:
-        load_checkpoint(model, checkpoint, map_location='cpu', logger='silent')
-    else:
-        model.init_weights()
-    model.eval()
-    for refiner in find_refiners(model).values():
-        refiner.set_unroll_warmup(None)
-    return model, cfg
-
-
 def mask_refiner(model: nn.Module):
-    from mmifr.engine.hooks import find_refiners
     refiners = {k: r for k, r in find_refiners(model).items() if 'mask_head' in k}
     if not refiners:
         refiners = find_refiners(model)
@@ -229,44 +211,6 @@ def mask_refiner(model: nn.Module):
         raise ValueError('the model has no IFRRefiner')
     name = sorted(refiners)[0]
     return name, refiners[name]
-
-
-@torch.no_grad()
-def gt_roi_features(model: nn.Module, cfg, num_images: int,
-                    max_rois: int) -> Tuple[Tensor, List[dict]]:
-    """Mask RoI features of the ground-truth objects of the first test images.
-
-    Returns:
-        tuple: ``(N, C, S, S)`` features and, per RoI, ``img_path``, ``box``
-        (in the original image) and ``label``.
-    """
-    from mmengine.dataset import pseudo_collate
-
-    from mmdet.registry import DATASETS
-    from mmdet.structures.bbox import bbox2roi
-    dataset = DATASETS.build(cfg.test_dataloader.dataset)
-    feats, infos = [], []
-    extractor = model.roi_head.mask_roi_extractor
-    for idx in range(min(num_images, len(dataset))):
-        data = model.data_preprocessor(pseudo_collate([dataset[idx]]), False)
-        sample = data['data_samples'][0]
-        boxes = sample.gt_instances.bboxes
-        boxes = boxes.tensor if hasattr(boxes, 'tensor') else boxes
-        if boxes.shape[0] == 0:
-            continue
-        x = model.extract_feat(data['inputs'])
-        feats.append(extractor(x[:extractor.num_inputs], bbox2roi([boxes])))
-        scale = sample.metainfo.get('scale_factor', (1.0, 1.0))
-        for box, label in zip(boxes.tolist(), sample.gt_instances.labels.tolist()):
-            infos.append(dict(
-                img_path=sample.metainfo.get('img_path'),
-                box=[box[0] / scale[0], box[1] / scale[1], box[2] / scale[0], box[3] / scale[1]],
-                label=int(label)))
-        if len(infos) >= max_rois:
-            break
-    if not feats:
-        raise ValueError('no ground-truth objects found in the test images')
-    return torch.cat(feats)[:max_rois], infos[:max_rois]
 
 
 # ---------------------------------------------------------------------- plot
@@ -313,22 +257,22 @@ def main(argv=None) -> Dict:
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
-    from mmengine.logging import MMLogger
-    MMLogger.get_instance('analyze_convergence', log_level='WARNING')
+    quiet_mmengine()
     checkpoint = None if args.checkpoint.lower() == 'none' else args.checkpoint
-    model, cfg = load_model(args.config, checkpoint)
+    model, cfg = build_detector(args.config, None if checkpoint else NO_PRETRAINED_BACKBONE,
+                                checkpoint)
     name, refiner = mask_refiner(model)
     if refiner.mode == 'explicit':
         raise ValueError('the refiner is explicit (no shared block, no fixed point)')
-    x_roi, infos = gt_roi_features(model, cfg, args.num_images, args.max_rois)
+    x_roi, infos = gt_roi_features(model, build_loader(cfg, args.num_images), args.max_rois)
     with torch.no_grad():
         x = refiner.inject(x_roi) if refiner.inject is not None else x_roi
         refiner.pop_stats()
         h_deq = refiner(x_roi)  # the inference solve, as the model runs it
         stats = refiner.pop_stats()
     block = refiner.block
-    print(f'[convergence] {x.shape[0]} RoIs from {args.num_images} images; refiner {name} '
-          f'({refiner.effective_mode}, test overrides {refiner.test_overrides})', file=sys.stderr)
+    log(f'[convergence] {x.shape[0]} RoIs from {args.num_images} images; refiner {name} '
+        f'({refiner.effective_mode}, test overrides {refiner.test_overrides})')
     analysis = analyze_block(block, x, h_deq, args)
     traces = analysis.pop('_traces')
     if stats:
@@ -352,8 +296,7 @@ def main(argv=None) -> Dict:
         broyden_final_rel_residual=a['broyden']['final'],
         spectral_radius=a['spectral_radius_at_deq'],
         deq_vs_unrolled_rel=a['deq_vs_unrolled']['rel_l2']), indent=1))
-    print(f'[convergence] wrote {args.out_dir}/convergence.json and convergence.png',
-          file=sys.stderr)
+    log(f'[convergence] wrote {args.out_dir}/convergence.json and convergence.png')
     return report
 
 

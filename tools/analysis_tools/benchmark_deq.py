@@ -34,7 +34,6 @@ import argparse
 import json
 import os
 import os.path as osp
-import resource
 import statistics
 import subprocess
 import sys
@@ -43,6 +42,10 @@ from typing import Callable, Dict, List, Tuple
 
 import torch
 from torch import Tensor, nn
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
+from tools.lib.memory import MIB, current_rss, peak_rss  # noqa: E402
+from tools.lib.progress import log, quiet_mmengine  # noqa: E402
 
 SIDES = ('mmifr', 'torchdeq')
 RESULT_PREFIX = 'BENCHMARK_RESULT '
@@ -69,20 +72,6 @@ def parse_args(argv=None) -> argparse.Namespace:
     # Internal: one memory measurement in a fresh process.
     parser.add_argument('--memory-worker', choices=(*SIDES, 'tower'), help=argparse.SUPPRESS)
     return parser.parse_args(argv)
-
-
-def log(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
-
-
-def quiet_mmengine() -> None:
-    """Keep mmengine's per-parameter init report off stdout.
-
-    ``print_log(logger='current')`` goes to the latest MMLogger instance, so a
-    fresh one at WARNING level silences the INFO lines of ``init_weights``.
-    """
-    from mmengine.logging import MMLogger
-    MMLogger.get_instance('benchmark_deq', log_level='WARNING')
 
 
 class CountedBlock:
@@ -235,16 +224,6 @@ def build_side(name: str, block: nn.Module, args):
     if name == 'tower':
         return TowerSide(args)
     return (MmifrSide if name == 'mmifr' else TorchdeqSide)(CountedBlock(block), args)
-
-
-def current_rss() -> int:
-    with open('/proc/self/statm') as f:
-        return int(f.read().split()[1]) * os.sysconf('SC_PAGE_SIZE')
-
-
-def peak_rss() -> int:
-    # ru_maxrss is in KiB on Linux.
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
 def saved_tensor_bytes(fn: Callable[[], Tensor]) -> Tuple[Tensor, int]:
@@ -404,7 +383,6 @@ def _version(package: str) -> str:
 def markdown(report: Dict) -> str:
     res = report['results']
     m, t, tower = res['mmifr'], res['torchdeq'], res['tower']
-    mib = 1 << 20
 
     def row(label, a, b, fmt='{:.3g}'):
         ratio = a / b if b else float('nan')
@@ -437,17 +415,17 @@ def markdown(report: Dict) -> str:
             t['output_rel_residual_max']),
         row('adjoint rel. residual (reported), mean', m['bwd_rel_residual'],
             t['bwd_rel_residual']),
-        row('peak RSS increase, fwd+bwd [MiB]', m['memory']['peak_rss_increase'] / mib,
-            t['memory']['peak_rss_increase'] / mib, '{:.0f}'),
-        row('saved for backward [MiB]', m['memory']['saved_for_backward'] / mib,
-            t['memory']['saved_for_backward'] / mib, '{:.1f}'),
+        row('peak RSS increase, fwd+bwd [MiB]', m['memory']['peak_rss_increase'] / MIB,
+            t['memory']['peak_rss_increase'] / MIB, '{:.0f}'),
+        row('saved for backward [MiB]', m['memory']['saved_for_backward'] / MIB,
+            t['memory']['saved_for_backward'] / MIB, '{:.1f}'),
         '',
         '| reference: mmdet 4-conv mask tower | forward [s] | forward+backward [s] | '
         'peak RSS increase [MiB] |',
         '|---|---|---|---|',
         f"| FCNMaskHead.convs (median) | {tower['time']['forward']['median']:.3g} | "
         f"{tower['time']['forward_backward']['median']:.3g} | "
-        f"{tower['memory']['peak_rss_increase'] / mib:.0f} |",
+        f"{tower['memory']['peak_rss_increase'] / MIB:.0f} |",
         '',
         '| gradient (mmifr vs torchdeq) | cosine | relative difference |',
         '|---|---|---|',

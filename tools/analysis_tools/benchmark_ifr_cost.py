@@ -26,7 +26,7 @@ default). Three sections (``--sections``):
     weights are used and its RoI features are extracted from real images
     (``--head-images``, ground-truth boxes, jittered to reach ``N`` RoIs).
     The row ``IFR (as released)`` runs the solver code this project started
-    from (kept as ``broyden_v0`` in ``mmifr/utils/benchmark/released_solver.py``:
+    from (kept as ``broyden_v0`` in ``tools/lib/benchmark/released_solver.py``:
     six passes over the history per step, zero-filled history, state copied
     on compaction).
 
@@ -68,7 +68,7 @@ Examples::
         --config configs/ifr/demo/mask-rcnn_mbv2_fpn_shapes_ifr.py \\
         --checkpoint work_dirs/demo/mask_rcnn_mbv2_shapes/ifr/iter_450.pth
 
-The measurements live in :mod:`mmifr.utils.benchmark` (one module per
+The measurements live in :mod:`tools.lib.benchmark` (one module per
 section); this script is their command line.
 """
 import argparse
@@ -81,9 +81,9 @@ import time
 import torch
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
-from mmifr.utils.benchmark import (head_memory_worker, log, machine,  # noqa: E402
-                                   quiet_mmengine, run_accuracy, run_e2e, run_head,
-                                   target_rows, write_report)
+from tools.lib.benchmark import (head_memory_worker, machine, run_accuracy,  # noqa: E402
+                                 run_e2e, run_head, target_rows, write_report)
+from tools.lib.progress import log, quiet_mmengine  # noqa: E402
 
 SECTIONS = ('head', 'e2e', 'accuracy')
 

@@ -30,9 +30,9 @@ from torch import Tensor
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 from mmifr.models.layers import FixedPointInitializer, IFRRefiner  # noqa: E402
-from mmifr.utils.benchmark import build_detector, build_loader, log, quiet_mmengine  # noqa: E402
-from mmifr.utils.benchmark.ifr_cost_head import gt_roi_features  # noqa: E402
-from mmifr.utils.benchmark.models import config_dataset  # noqa: E402
+from tools.lib.models import build_detector, build_loader, config_dataset  # noqa: E402
+from tools.lib.progress import log, quiet_mmengine  # noqa: E402
+from tools.lib.roi_features import gt_roi_features  # noqa: E402
 
 #: Tolerance of the solves that give the regression targets ``H*``.
 TARGET_SOLVE = dict(tol=1e-4, max_iter=30)
@@ -111,7 +111,7 @@ def main(argv=None) -> None:
         raise ValueError(f'{args.config}: its mask head has no IFRRefiner (found '
                          f'{type(refiner).__name__}); use an IFR Mask R-CNN config')
     x_train, x_val = (
-        gt_roi_features(model, build_loader(cfg, num, config_dataset(cfg, train)))
+        gt_roi_features(model, build_loader(cfg, num, config_dataset(cfg, train)))[0]
         for train, num in ((True, args.train_images), (False, args.val_images)))
     log(f'{x_train.shape[0]} training RoIs, {x_val.shape[0]} test RoIs')
     h_train = solve(refiner, x_train, **TARGET_SOLVE)['h']

@@ -9,7 +9,7 @@ Prints and writes (``--out``, JSON):
   the IFR refiner solved to tol 1e-5) on val RoIs: relative sensitivity to a
   small change of its input and locality (centre change / border change for a
   change of the input at the centre cell); see
-  :mod:`mmifr.utils.mask_head_probe`.
+  :mod:`tools.lib.mask_head_probe`.
 
 ``--init-head`` re-initialises the mask head after loading the checkpoint:
 a fresh head on the trained model's RoI features (the start of training as
@@ -32,13 +32,14 @@ from typing import Optional
 
 import torch
 from mmengine.config import Config
-from mmengine.runner import Runner, load_checkpoint
+from mmengine.runner import Runner
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
-import mmifr  # noqa: E402,F401  (registers the IFR heads)
 from mmifr.engine.hooks import find_refiners  # noqa: E402
-from mmifr.utils.mask_head_probe import (gt_box_mask_quality, gt_box_rois,  # noqa: E402
-                                         tower_response)
+from tools.lib.mask_head_probe import (gt_box_mask_quality, gt_box_rois,  # noqa: E402
+                                       tower_response)
+from tools.lib.models import build_detector  # noqa: E402
+from tools.lib.progress import quiet_mmengine  # noqa: E402
 
 #: The tight solve of the response probe: the equilibrium itself, not the
 #: inference approximation.
@@ -99,18 +100,11 @@ def solve_steps(head, rois) -> Optional[float]:
 def main(argv=None) -> dict:
     args = parse_args(argv)
     from mmdet.registry import MODELS
-    from mmdet.utils import register_all_modules
-    from mmengine.logging import MMLogger
-    register_all_modules()
-    # mmengine logs every parameter's init at INFO.
-    MMLogger.get_current_instance().setLevel('WARNING')
+    quiet_mmengine()
     torch.manual_seed(0)
-    cfg = Config.fromfile(args.config)
-    model = MODELS.build(cfg.model)
-    if args.checkpoint:
-        load_checkpoint(model, args.checkpoint, map_location='cpu', strict=not args.init_head)
-    else:
-        model.init_weights()
+    # --init-head replaces the head: a checkpoint of another head type is fine then.
+    model, cfg = build_detector(args.config, checkpoint=args.checkpoint,
+                                strict=not args.init_head)
     if args.init_head:
         # A new head: mmengine's init_weights() skips modules it has run on.
         model.roi_head.mask_head = MODELS.build(cfg.model.roi_head.mask_head)

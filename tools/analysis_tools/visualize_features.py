@@ -34,6 +34,11 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
+from tools.lib.models import NO_PRETRAINED_BACKBONE, build_detector  # noqa: E402
+from tools.lib.progress import log, quiet_mmengine  # noqa: E402
+from tools.lib.roi_features import mask_roi_features  # noqa: E402
+
 MODES = ('norm', 'mean', 'pca')
 
 
@@ -56,32 +61,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def load(config: str, checkpoint: Optional[str]):
-    from mmengine.config import Config
-    from mmengine.registry import init_default_scope
-    from mmengine.runner import load_checkpoint
-
-    from mmdet.registry import MODELS
-    import mmifr  # noqa: F401
-    from mmifr.engine.hooks import find_refiners
-    cfg = Config.fromfile(config)
-    init_default_scope(cfg.get('default_scope', 'mmdet'))
-    if not checkpoint and cfg.model.get('backbone', {}).get('init_cfg') is not None:
-        cfg.model.backbone.init_cfg = None
-    model = MODELS.build(cfg.model)
-    meta = {}
-    if checkpoint:
-        meta = load_checkpoint(model, checkpoint, map_location='cpu', logger='silent').get(
-            'meta', {}).get('dataset_meta') or {}
-    else:
-        model.init_weights()
-    model.eval()
-    model.cfg = cfg
-    model.dataset_meta = meta or dict(
-        cfg.get('test_dataloader', {}).get('dataset', {}).get('metainfo') or {})
-    for refiner in find_refiners(model).values():
-        refiner.set_unroll_warmup(None)
-    return model
+def load(config: str, checkpoint: Optional[str]) -> nn.Module:
+    """The detector of ``config`` with ``checkpoint``'s weights (``None``: random ones)."""
+    return build_detector(config, None if checkpoint else NO_PRETRAINED_BACKBONE, checkpoint)[0]
 
 
 def preprocess(model: nn.Module, img_path: str) -> dict:
@@ -136,14 +118,11 @@ def select_boxes(model: nn.Module, img_path: str, args) -> Tuple[Tensor, List[st
 @torch.no_grad()
 def roi_features(model: nn.Module, img_path: str, boxes: Tensor) -> Tensor:
     """``(N, C, S, S)`` mask RoI features of ``boxes`` (original image coordinates)."""
-    from mmdet.structures.bbox import bbox2roi
     data = preprocess(model, img_path)
     meta = data['data_samples'][0].metainfo
     sx, sy = meta.get('scale_factor', (1.0, 1.0))
     scaled = boxes * boxes.new_tensor([sx, sy, sx, sy])
-    x = model.extract_feat(data['inputs'])
-    extractor = model.roi_head.mask_roi_extractor
-    return extractor(x[:extractor.num_inputs], bbox2roi([scaled]))
+    return mask_roi_features(model, data['inputs'], [scaled])
 
 
 @torch.no_grad()
@@ -225,8 +204,7 @@ def draw(rows: List[Dict], mode: str, path: str) -> None:
 def main(argv=None) -> List[Dict]:
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
-    from mmengine.logging import MMLogger
-    MMLogger.get_instance('visualize_features', log_level='WARNING')
+    quiet_mmengine()
 
     def ckpt(value):
         return None if value.lower() == 'none' else value
@@ -239,7 +217,7 @@ def main(argv=None) -> List[Dict]:
     for img_path in args.images:
         boxes, titles = select_boxes(ifr, img_path, args)
         if boxes.shape[0] == 0:
-            print(f'[features] {img_path}: no object found, skipped', file=sys.stderr)
+            log(f'[features] {img_path}: no object found, skipped')
             continue
         x_stock = roi_features(stock, img_path, boxes)
         x_ifr = roi_features(ifr, img_path, boxes)
@@ -259,7 +237,7 @@ def main(argv=None) -> List[Dict]:
     draw(rows, args.mode, args.out)
     with open(osp.splitext(args.out)[0] + '.json', 'w') as f:
         json.dump(dict(mode=args.mode, objects=meta, columns=COLUMNS), f, indent=2)
-    print(f'[features] wrote {args.out} ({len(rows)} objects)', file=sys.stderr)
+    log(f'[features] wrote {args.out} ({len(rows)} objects)')
     return meta
 
 

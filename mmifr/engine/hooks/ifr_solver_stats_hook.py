@@ -16,6 +16,29 @@ def find_refiners(model) -> Dict[str, IFRRefiner]:
     return {name: m for name, m in model.named_modules() if isinstance(m, IFRRefiner)}
 
 
+class RefinerCache:
+    """:func:`find_refiners` of a runner's model, looked up once per model.
+
+    ``named_modules()`` walks the whole detector (hundreds of modules); done
+    every iteration it stalls each training step on the host. The hooks
+    refresh the cache where the model may have changed (before training,
+    validation and testing) and read it in between.
+    """
+
+    def __init__(self) -> None:
+        self._model = None
+        self._refiners: Dict[str, IFRRefiner] = {}
+
+    def refresh(self, model) -> Dict[str, IFRRefiner]:
+        """Look the refiners of ``model`` up again."""
+        self._model, self._refiners = model, find_refiners(model)
+        return self._refiners
+
+    def __call__(self, model) -> Dict[str, IFRRefiner]:
+        """The refiners of ``model``: cached, unless the model is another."""
+        return self._refiners if model is self._model else self.refresh(model)
+
+
 @HOOKS.register_module()
 class IFRSolverStatsHook(Hook):
     """Log the forward/backward solver statistics of every IFR refiner.
@@ -41,9 +64,19 @@ class IFRSolverStatsHook(Hook):
 
     def __init__(self, by_refiner: bool = False) -> None:
         self.by_refiner = by_refiner
+        self._refiners = RefinerCache()
+
+    def before_train(self, runner) -> None:
+        self._refiners.refresh(runner.model)
+
+    def before_val(self, runner) -> None:
+        self._refiners.refresh(runner.model)
+
+    def before_test(self, runner) -> None:
+        self._refiners.refresh(runner.model)
 
     def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
-        refiners = find_refiners(runner.model)
+        refiners = self._refiners(runner.model)
         totals: Dict[str, List[float]] = defaultdict(list)
         for name, refiner in refiners.items():
             summaries = [s.summary() for s in refiner.pop_stats()]
@@ -67,7 +100,7 @@ class IFRSolverStatsHook(Hook):
                 sum(r.nonfinite_events for r in refiners.values()))
 
     def _discard(self, runner) -> None:
-        for refiner in find_refiners(runner.model).values():
+        for refiner in self._refiners(runner.model).values():
             refiner.pop_stats()
 
     def after_val_epoch(self, runner, metrics: Optional[dict] = None) -> None:

@@ -4,7 +4,7 @@ from typing import Optional
 from mmengine.hooks import Hook
 
 from mmdet.registry import HOOKS
-from .ifr_solver_stats_hook import find_refiners
+from .ifr_solver_stats_hook import RefinerCache
 
 
 def _is_int(value, minimum: int) -> bool:
@@ -45,6 +45,7 @@ class IFRUnrollWarmupHook(Hook):
         self.switch_ratio = switch_ratio
         self.switch_iter = switch_iter
         self.unroll_steps = unroll_steps
+        self._refiners = RefinerCache()
 
     def switch_point(self, runner) -> int:
         if self.switch_iter is not None:
@@ -56,10 +57,11 @@ class IFRUnrollWarmupHook(Hook):
 
     def _apply(self, runner) -> None:
         steps = self.unroll_steps if self.in_warmup(runner) else None
-        for refiner in find_refiners(runner.model).values():
+        for refiner in self._refiners(runner.model).values():
             refiner.set_unroll_warmup(steps)
 
     def before_train(self, runner) -> None:
+        self._refiners.refresh(runner.model)
         self._apply(runner)
 
     def before_train_iter(self, runner, batch_idx: int, data_batch=None) -> None:
@@ -68,5 +70,5 @@ class IFRUnrollWarmupHook(Hook):
 
     def before_test(self, runner) -> None:
         # A standalone test run evaluates the trained model with the DEQ solve.
-        for refiner in find_refiners(runner.model).values():
+        for refiner in self._refiners.refresh(runner.model).values():
             refiner.set_unroll_warmup(None)

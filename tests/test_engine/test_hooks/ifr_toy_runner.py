@@ -13,6 +13,7 @@ put this folder on ``sys.path``).
 import glob
 import json
 import os.path as osp
+import traceback
 import uuid
 
 import torch
@@ -24,6 +25,7 @@ from mmengine.runner import Runner
 from torch import nn
 from torch.utils.data import Dataset
 
+import mmifr
 from mmifr.engine.hooks import find_refiners
 from mmifr.models.layers import IFRRefiner
 
@@ -201,3 +203,19 @@ def log_text(runner):
     (path, ) = glob.glob(osp.join(runner.log_dir, '*.log'))
     with open(path) as f:
         return f.read()
+
+
+def count_module_walks(model):
+    """Count the calls of ``model.named_modules()`` made from mmifr's code from now on
+    (PyTorch's own, e.g. from ``named_parameters()``, are not counted)."""
+    package = osp.dirname(osp.abspath(mmifr.__file__)) + osp.sep
+    calls = []
+    walk = model.named_modules
+
+    def counting(*args, **kwargs):
+        if any(frame.filename.startswith(package) for frame in traceback.extract_stack()):
+            calls.append(1)
+        return walk(*args, **kwargs)
+
+    model.named_modules = counting
+    return calls

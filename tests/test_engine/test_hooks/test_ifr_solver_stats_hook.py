@@ -10,8 +10,8 @@ from types import SimpleNamespace
 
 import pytest
 import torch
-from ifr_toy_runner import (BWD_MAX_ITER, TRAIN_MAX_ITER, UNROLL_STEPS, ToyIFRModel, log_text,
-                            make_runner, scalars)
+from ifr_toy_runner import (BWD_MAX_ITER, TRAIN_MAX_ITER, UNROLL_STEPS, ToyIFRModel,
+                            count_module_walks, log_text, make_runner, scalars)
 from mmengine.logging import MessageHub
 
 from mmifr.engine.hooks import IFRSolverStatsHook
@@ -129,3 +129,15 @@ def test_model_without_refiners_logs_nothing():
     runner = _stub_runner(torch.nn.Linear(2, 2))
     IFRSolverStatsHook().after_train_iter(runner, 0)
     assert not runner.message_hub.log_scalars
+
+
+def test_refiners_are_found_once_per_phase_not_every_iteration(tmp_path):
+    # named_modules() walks the whole detector (hundreds of modules): once per iteration, it is
+    # a host-side stall of every training step on a GPU.
+    runner = make_runner(
+        str(tmp_path), [dict(type='IFRSolverStatsHook')], max_iters=6, val_interval=3)
+    walks = count_module_walks(runner.model)
+    runner.train()
+    assert len(_history(runner, 'train/ifr/fwd_nstep')) == 6
+    # before_train, then before_val after iterations 3 and 6.
+    assert len(walks) <= 3

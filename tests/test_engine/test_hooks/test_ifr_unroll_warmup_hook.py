@@ -4,7 +4,7 @@ from types import SimpleNamespace
 
 import pytest
 from ifr_toy_runner import (TEST_MAX_ITER, TRAIN_MAX_ITER, UNROLL_STEPS, PhaseRecorder, ToyIFRModel,
-                            make_runner)
+                            count_module_walks, make_runner)
 
 from mmdet.registry import HOOKS
 from mmifr.engine.hooks import IFRUnrollWarmupHook
@@ -137,3 +137,15 @@ def test_before_test_hook_call_alone():
     model.refiner.set_unroll_warmup(UNROLL_STEPS)
     IFRUnrollWarmupHook().before_test(SimpleNamespace(model=model))
     assert model.refiner.unroll_warmup is None and model.refiner.effective_mode == 'deq'
+
+
+def test_refiners_are_found_once_not_every_iteration(tmp_path):
+    # The phase is set before every iteration; walking named_modules() for it each time would
+    # stall every training step on the host.
+    runner = make_runner(str(tmp_path), [_warmup(switch_ratio=0.5)], max_iters=6)
+    walks = count_module_walks(runner.model)
+    runner.train()
+    phases = runner.message_hub.get_scalar('train/ifr/unroll_warmup').data[0]
+    assert list(phases) == [1, 1, 1, 0, 0, 0]
+    assert runner.model.refiner.unroll_warmup is None
+    assert len(walks) == 1  # before_train

@@ -230,9 +230,9 @@ def test_zero_branch_gain_starts_as_the_pointwise_map():
 
 def _fixed_point_profile(block, x):
     """Broyden steps to tol 1e-3, and the locality of ``H*`` as the mask-head
-    probe measures it (:func:`~mmifr.utils.mask_head_probe.tower_response`)."""
+    probe measures it (:func:`~tools.lib.mask_head_probe.tower_response`)."""
     from mmifr.ops import deq_fixed_point
-    from mmifr.utils.mask_head_probe import tower_response
+    from tools.lib.mask_head_probe import tower_response
     with torch.no_grad():
         _, stats = deq_fixed_point(block, x, max_iter=40, tol=1e-3)
     exact = dict(max_iter=60, tol=1e-6, solver_kwargs=dict(memory=60))

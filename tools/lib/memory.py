@@ -2,7 +2,7 @@
 
 A training step's peak memory is measured as the peak RSS (``VmHWM``) after
 resetting it, minus the RSS before the step; see
-:func:`mmifr.utils.benchmark.ifr_cost_head.head_memory_worker`.
+:func:`tools.lib.benchmark.ifr_cost_head.head_memory_worker`.
 """
 import os
 

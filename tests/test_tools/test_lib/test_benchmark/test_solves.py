@@ -1,8 +1,8 @@
-"""``mmifr.utils.benchmark.solves``: the default solves and step counts."""
+"""``tools.lib.benchmark.solves``: the default solves and step counts."""
 import torch
 
 from mmifr.models.roi_heads import IFRConvFCMaskHead
-from mmifr.utils.benchmark.solves import PAPER_SOLVER, refiner_defaults, solver_steps
+from tools.lib.benchmark.solves import PAPER_SOLVER, refiner_defaults, solver_steps
 
 
 def test_refiner_defaults_are_the_codes_and_copies():

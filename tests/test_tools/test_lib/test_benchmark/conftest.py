@@ -1,4 +1,4 @@
-"""Fixtures of the ``mmifr.utils.benchmark`` tests."""
+"""Fixtures of the ``tools.lib.benchmark`` tests."""
 import pytest
 
 from mmifr.ops.solvers import SOLVERS

@@ -1,7 +1,7 @@
-"""Progress messages of the benchmarks.
+"""Progress messages of the tools.
 
-They go to stderr: stdout carries only the tables a benchmark prints, so that
-it can be piped or redirected on its own.
+They go to stderr: stdout carries only the tables and results a tool prints,
+so that it can be piped or redirected on its own.
 """
 import sys
 
@@ -20,4 +20,4 @@ def quiet_mmengine() -> None:
     instance; creating one at ``WARNING`` level first makes that the one
     they find.
     """
-    MMLogger.get_instance('benchmark_ifr_cost', log_level='WARNING')
+    MMLogger.get_instance('mmifr_tools', log_level='WARNING')

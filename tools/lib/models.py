@@ -1,7 +1,8 @@
-"""Detectors and data of the benchmark tools, built from configs.
+"""Detectors and data of the tools, built from configs.
 
-Shared by ``tools/benchmark_model_zoo.py`` (:func:`resolve_config`) and
-``tools/analysis_tools/benchmark_ifr_cost.py`` (all of it).
+:func:`build_detector` is the one model loader of the analysis and benchmark
+tools; ``tools/benchmark_model_zoo.py`` resolves its config names with
+:func:`resolve_config`.
 """
 import copy
 import os.path as osp
@@ -18,18 +19,33 @@ import mmdet
 from mmdet.registry import DATASETS, MODELS
 from mmifr.engine.hooks import find_refiners
 
-#: The checkout the package is imported from (``mmifr/utils/benchmark/../../..``).
-REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
+#: The folder holding ``tools/`` and ``configs/``: the checkout, or ``mmifr/.mim`` where a wheel
+#: installs them. Taken from this file, which ships with the tools, not from the ``mmifr``
+#: package, which a wheel puts elsewhere (site-packages).
+TOOLS_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+
+def resolve_path(path: str) -> str:
+    """A path a tool is given or defaults to, as an absolute path.
+
+    Args:
+        path: An absolute path, or a relative one: taken from the current
+            directory if it exists there, else from :data:`TOOLS_ROOT` (rows
+            files and the tools' defaults name files relative to the root).
+
+    Returns:
+        str: The absolute path (not checked to exist).
+    """
+    # osp.join drops TOOLS_ROOT for an absolute path.
+    return osp.abspath(path if osp.exists(path) else osp.join(TOOLS_ROOT, path))
 
 
 def resolve_config(path: str) -> str:
     """The config file a benchmark argument names, as an absolute path.
 
     Args:
-        path: ``mmdet::<x>.py`` (the file inside the installed mmdet), an
-            absolute path, or a relative one: taken from the current
-            directory if it exists there, else from :data:`REPO_ROOT` (rows
-            files and the tools' defaults name configs relative to the root).
+        path: ``mmdet::<x>.py`` (the file inside the installed mmdet), or a
+            path as :func:`resolve_path` takes it.
 
     Returns:
         str: The absolute path (not checked to exist for ``mmdet::`` or
@@ -37,21 +53,32 @@ def resolve_config(path: str) -> str:
     """
     if path.startswith('mmdet::'):
         return osp.join(osp.dirname(mmdet.__file__), '.mim', 'configs', path[len('mmdet::'):])
-    # osp.join drops REPO_ROOT for an absolute path.
-    return osp.abspath(path if osp.exists(path) else osp.join(REPO_ROOT, path))
+    return resolve_path(path)
 
 
-def build_detector(config: str, options: dict,
-                   checkpoint: Optional[str] = None) -> Tuple[nn.Module, Config]:
+#: ``options`` of :func:`build_detector` for random weights without a download: the backbone's
+#: ``init_cfg`` (a pretrained checkpoint in most configs) is dropped.
+NO_PRETRAINED_BACKBONE = {'model.backbone.init_cfg': None}
+
+
+def build_detector(config: str,
+                   options: Optional[dict] = None,
+                   checkpoint: Optional[str] = None,
+                   strict: bool = False) -> Tuple[nn.Module, Config]:
     """Build a detector in eval mode, with a checkpoint's or initial weights.
 
-    The refiners' unrolled warm-up phase is switched off: a benchmark
-    measures the implicit solve a trained model runs.
+    The one model loader of the tools. The refiners' unrolled warm-up phase
+    is switched off: a tool measures the implicit solve a trained model runs.
+    As mmdet's ``init_detector``, it sets ``model.cfg`` and
+    ``model.dataset_meta`` (the checkpoint's, else the test dataset's
+    ``metainfo``).
 
     Args:
         config: A config name, see :func:`resolve_config`.
-        options: Dotted-key overrides merged into the config (may be empty).
+        options: Dotted-key overrides merged into the config (may be empty),
+            e.g. :data:`NO_PRETRAINED_BACKBONE`.
         checkpoint: Weights to load; ``None`` runs ``init_weights()``.
+        strict: Fail on a checkpoint whose keys do not match the model's.
 
     Returns:
         tuple: The model (``eval()``) and its merged config.
@@ -61,10 +88,16 @@ def build_detector(config: str, options: dict,
         cfg.merge_from_dict(options)
     init_default_scope(cfg.get('default_scope', 'mmdet'))
     model = MODELS.build(cfg.model)
+    meta = {}
     if checkpoint:
-        load_checkpoint(model, checkpoint, map_location='cpu', logger='silent')
+        loaded = load_checkpoint(
+            model, checkpoint, map_location='cpu', strict=strict, logger='silent')
+        meta = loaded.get('meta', {}).get('dataset_meta') or {}
     else:
         model.init_weights()
+    model.cfg = cfg
+    model.dataset_meta = meta or dict(
+        cfg.get('test_dataloader', {}).get('dataset', {}).get('metainfo') or {})
     for refiner in find_refiners(model).values():
         refiner.set_unroll_warmup(None)
     return model.eval(), cfg

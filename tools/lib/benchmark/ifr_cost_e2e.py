@@ -21,8 +21,9 @@ from mmengine.runner.checkpoint import _load_checkpoint
 from torch import nn
 
 from mmifr.engine.hooks import find_refiners
-from .models import REPO_ROOT, build_detector, build_loader, config_dataset, fruits_dataset
-from .progress import log
+from ..models import (NO_PRETRAINED_BACKBONE, build_detector, build_loader, config_dataset,
+                      fruits_dataset, resolve_path)
+from ..progress import log
 from .solves import solver_steps
 from .timing import MaskHeadTimer, median_time
 
@@ -45,14 +46,16 @@ DEMO_DIR = 'work_dirs/demo/mask_rcnn_mbv2_shapes'
 def mbv2_checkpoints(args: Namespace) -> Optional[Tuple[str, str]]:
     """The trained ``(baseline, ifr)`` checkpoints of the ``mbv2`` pair.
 
-    ``--mbv2-checkpoints`` if given, else the demo run's last checkpoints;
-    ``None`` if the demo has not trained both.
+    ``--mbv2-checkpoints`` if given, else the demo run's last checkpoints
+    (under the current directory, else under the tools' root, see
+    :func:`~tools.lib.models.resolve_path`); ``None`` if the demo has not
+    trained both.
     """
     if args.mbv2_checkpoints:
         return tuple(args.mbv2_checkpoints)
     found = []
     for side in ('baseline', 'ifr'):
-        marker = osp.join(REPO_ROOT, DEMO_DIR, side, 'last_checkpoint')
+        marker = resolve_path(osp.join(DEMO_DIR, side, 'last_checkpoint'))
         if not osp.exists(marker):
             return None
         with open(marker) as f:
@@ -108,7 +111,7 @@ def run_e2e_model(name: str, args: Namespace, spec: Optional[dict] = None) -> Di
         # Enough proposals for the forced detections.
         'model.test_cfg.rpn.max_per_img': max(args.e2e_dets, 100),
     }
-    options['model.backbone.init_cfg'] = None
+    options.update(NO_PRETRAINED_BACKBONE)
     sides = {}
     for side in ('baseline', 'ifr'):
         torch.manual_seed(args.seed)

@@ -1,8 +1,8 @@
-"""``mmifr.utils.benchmark.ifr_cost_targets``: the cost report against the targets."""
+"""``tools.lib.benchmark.ifr_cost_targets``: the cost report against the targets."""
 import pytest
 
-from mmifr.utils.benchmark.ifr_cost_report import markdown
-from mmifr.utils.benchmark.ifr_cost_targets import AP_TOLERANCE, TARGETS, target_rows
+from tools.lib.benchmark.ifr_cost_report import markdown
+from tools.lib.benchmark.ifr_cost_targets import AP_TOLERANCE, TARGETS, target_rows
 
 MACHINE = dict(cpu='Test CPU', logical_cpus=2, threads=1, torch='2.x', load_average=(0, 0, 0))
 

@@ -1,4 +1,4 @@
-"""``mmifr.utils.benchmark.ifr_cost_head``: the head rows, their problem and the memory worker.
+"""``tools.lib.benchmark.ifr_cost_head``: the head rows, their problem and the memory worker.
 
 The whole section with its memory subprocesses runs in
 ``tests/test_tools/test_analysis_tools.py`` (slow); here each piece runs in
@@ -11,11 +11,11 @@ from argparse import Namespace
 import pytest
 import torch
 
-from mmifr.utils.benchmark import ifr_cost_head as head_mod
-from mmifr.utils.benchmark.ifr_cost_head import (HEAD_ROWS, INFER_ROWS, RESULT_PREFIX,
-                                                 HeadProblem, forward_args, head_memory_worker,
-                                                 measure_head_memory, row_refiner_cfg, run_head)
-from mmifr.utils.benchmark.solves import PAPER_SOLVER, refiner_defaults
+from tools.lib.benchmark import ifr_cost_head as head_mod
+from tools.lib.benchmark.ifr_cost_head import (HEAD_ROWS, INFER_ROWS, RESULT_PREFIX,
+                                               HeadProblem, forward_args, head_memory_worker,
+                                               measure_head_memory, row_refiner_cfg, run_head)
+from tools.lib.benchmark.solves import PAPER_SOLVER, refiner_defaults
 
 
 def _args(**kwargs):
@@ -36,7 +36,8 @@ def test_rows_refiner_configs():
     for key, test_solver in INFER_ROWS.items():
         assert HEAD_ROWS[key]['infer_only']
         assert row_refiner_cfg(HEAD_ROWS[key])['test_solver'] == test_solver
-    assert HEAD_ROWS['released']['legacy'] and 'broyden_v0' in str(HEAD_ROWS['released'])
+    assert HEAD_ROWS['released']['solver']['solver'] == 'broyden_v0'
+    assert HEAD_ROWS['released']['solver']['backward_solver'] == 'broyden_v0'
 
 
 def test_problem_is_the_same_in_every_process():

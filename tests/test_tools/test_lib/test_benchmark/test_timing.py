@@ -1,9 +1,9 @@
-"""``mmifr.utils.benchmark.timing``: medians of timed calls, the machine, forward timers."""
+"""``tools.lib.benchmark.timing``: medians of timed calls, the machine, forward timers."""
 import pytest
 import torch
 from torch import nn
 
-from mmifr.utils.benchmark import timing
+from tools.lib.benchmark import timing
 
 
 @pytest.fixture

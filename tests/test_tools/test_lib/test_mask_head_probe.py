@@ -1,9 +1,9 @@
-"""Tests of :mod:`mmifr.utils.mask_head_probe` on towers with known answers
+"""Tests of :mod:`tools.lib.mask_head_probe` on towers with known answers
 (the command line runs in tests/test_tools/test_analysis_tools.py)."""
 import torch
 import torch.nn.functional as F
 
-from mmifr.utils.mask_head_probe import tower_response
+from tools.lib.mask_head_probe import tower_response
 
 
 def _x():

@@ -10,7 +10,7 @@ measured IFR setting, ``default`` marking the project's default config.
 """
 from typing import Dict, List, Optional
 
-from mmifr.utils.seed_study import mean_std
+from tools.lib.seed_study import mean_std
 
 #: Upper bounds of the ratio IFR / stock, per target.
 TARGETS = dict(inference=1.2, training=1.5, memory=1.0)

@@ -1,9 +1,9 @@
-"""``mmifr.utils.seed_study``: the statistics and tables of a seed study."""
+"""``tools.lib.seed_study``: the statistics and tables of a seed study."""
 import math
 
 import pytest
 
-from mmifr.utils.seed_study import aggregate, mean_std, seed_study_markdown
+from tools.lib.seed_study import aggregate, mean_std, seed_study_markdown
 
 
 def _run(head, seed, segm, bbox, row='pair'):

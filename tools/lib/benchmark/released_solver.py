@@ -1,18 +1,32 @@
 """The Broyden solver as this project first shipped it, kept to measure against.
 
 The benchmark's ``IFR (as released)`` row runs it (registered as
-``broyden_v0``, see :func:`register_v0`) with copying compaction
-(:func:`compaction`), so that what the current solver code saves shows as a
-row of its own.
+``broyden_v0``, see :func:`register_v0`), copying compaction included
+(:class:`CopyingActiveSet`), so that what the current solver code saves shows
+as a row of its own.
 """
-from contextlib import contextmanager
-from typing import Optional
+from typing import Optional, Tuple
 
 import torch
 from torch import Tensor
 
-from mmifr.ops import solvers
 from mmifr.ops.solvers import SOLVERS, _ActiveSet, register_solver
+
+
+class CopyingActiveSet(_ActiveSet):
+    """The solver's active set with compaction as first released: by copies.
+
+    Each state tensor is replaced by a fresh copy of its kept rows, which
+    briefly holds two copies of the history; the core solver now compacts in
+    place.
+    """
+
+    def compact(self, keep: Tensor, *state: Tensor, borrowed: Tuple[int, ...] = ()
+                ) -> Tuple[Tensor, ...]:
+        if bool(keep.all()):
+            return state
+        self.index = self.index[keep]
+        return tuple(t[keep] for t in state)
 
 
 def _low_rank(left: Tensor, right: Tensor, x: Tensor) -> Tensor:
@@ -25,9 +39,8 @@ def broyden_v0(func, z0: Tensor, max_iter: int, tol: float, stop_mode: str = 're
     """The Broyden solver as this project first shipped it (for comparison).
 
     Six passes over the history per step (``B^-1 dg`` and the next step each
-    get a product of their own), zero-filled history of ``max_iter`` slots;
-    run with ``solvers.INPLACE_COMPACTION = False`` (the benchmark does) it
-    also copies the whole state when a sample finishes.
+    get a product of their own), zero-filled history of ``max_iter`` slots,
+    and a copy of the whole state when a sample finishes.
 
     Args:
         func: ``func(z, index) -> F(z)`` on the still active samples
@@ -44,7 +57,7 @@ def broyden_v0(func, z0: Tensor, max_iter: int, tol: float, stop_mode: str = 're
         :class:`~mmifr.ops.solvers.SolverStats`, as the registered solvers.
     """
     memory = memory or max_iter
-    active = _ActiveSet(z0, tol, stop_mode)
+    active = CopyingActiveSet(z0, tol, stop_mode)
     batch, dim = z0.shape
     us = z0.new_zeros(batch, memory, dim)
     vts = z0.new_zeros(batch, memory, dim)
@@ -90,19 +103,3 @@ def register_v0() -> None:
     """Register :func:`broyden_v0` as solver ``'broyden_v0'`` (once)."""
     if 'broyden_v0' not in SOLVERS:
         register_solver('broyden_v0')(broyden_v0)
-
-
-@contextmanager
-def compaction(inplace: bool):
-    """Set ``mmifr.ops.solvers.INPLACE_COMPACTION`` for the ``with`` block.
-
-    Args:
-        inplace: Compact the solver state in place (the current code) or
-            by copies (the released code).
-    """
-    saved = solvers.INPLACE_COMPACTION
-    solvers.INPLACE_COMPACTION = inplace
-    try:
-        yield
-    finally:
-        solvers.INPLACE_COMPACTION = saved

@@ -1,7 +1,7 @@
 """The IFR cost benchmark's report: a markdown table per section, and files.
 
 The report is the dict the tool assembles: ``machine``
-(:func:`~mmifr.utils.benchmark.timing.machine`), ``repeats``, ``argv`` and
+(:func:`~tools.lib.benchmark.timing.machine`), ``repeats``, ``argv`` and
 the sections it ran (``head``, ``e2e``, ``accuracy``), as the section
 functions return them.
 """

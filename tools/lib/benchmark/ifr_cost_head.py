@@ -15,17 +15,17 @@ import os
 import statistics
 import subprocess
 from argparse import Namespace
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Sequence, Tuple
 
 import torch
 from torch import Tensor, nn
 
 from mmdet.registry import MODELS
-from mmdet.structures.bbox import bbox2roi
-from .memory import MIB, current_rss, peak_rss, reset_peak_rss
-from .models import build_detector, build_loader
-from .progress import log, quiet_mmengine
-from .released_solver import compaction, register_v0
+from ..memory import MIB, current_rss, peak_rss, reset_peak_rss
+from ..models import build_detector, build_loader
+from ..progress import log, quiet_mmengine
+from ..roi_features import gt_roi_features
+from .released_solver import register_v0
 from .solves import PAPER_SOLVER, refiner_defaults, solver_steps
 from .timing import median_time
 
@@ -34,14 +34,14 @@ from .timing import median_time
 RESULT_PREFIX = 'IFR_COST_RESULT '
 
 #: ``key: (label, settings)``; settings: ``stock`` or the IFR ``solver`` (training
-#: and, unless ``test_solver`` is given, inference) and ``test_solver``, plus
-#: ``legacy`` (solver code as released). ``lever`` says what the row changes.
+#: and, unless ``test_solver`` is given, inference) and ``test_solver``; the row
+#: ``released`` runs the solver code as released (``broyden_v0``). ``lever`` says
+#: what the row changes.
 HEAD_ROWS = {
     'stock': dict(label='stock FCNMaskHead (4 convs)', stock=True),
     'released': dict(
         label='IFR as released (Broyden 15/15, tol 1e-3)',
         solver=dict(PAPER_SOLVER, solver='broyden_v0', backward_solver='broyden_v0'),
-        legacy=True,
         lever='-'),
     'paper': dict(
         label='IFR, same solve, current solver code',
@@ -128,7 +128,7 @@ def row_refiner_cfg(row: dict) -> dict:
     """The ``ifr_cfg`` (an ``IFRRefiner`` config) of an IFR row of :data:`HEAD_ROWS`.
 
     ``'default'`` stands for the project's default solve (see
-    :func:`~mmifr.utils.benchmark.solves.refiner_defaults`); a row without
+    :func:`~tools.lib.benchmark.solves.refiner_defaults`); a row without
     ``test_solver`` keeps the training solve at inference.
     """
     solver_default, test_default = refiner_defaults()
@@ -161,23 +161,6 @@ def build_head(row: dict, args: Namespace) -> nn.Module:
     return head
 
 
-def gt_roi_features(model: nn.Module, loader, max_rois: Optional[int] = None) -> Tensor:
-    """Mask RoI features ``(N, C, S, S)`` of the ground-truth boxes of the
-    images of ``loader`` (all of them, or until ``max_rois`` are reached)."""
-    extractor = model.roi_head.mask_roi_extractor
-    feats = []
-    with torch.no_grad():
-        for data in loader:
-            data = model.data_preprocessor(data, False)
-            x = model.extract_feat(data['inputs'])
-            boxes = [getattr(s.gt_instances.bboxes, 'tensor', s.gt_instances.bboxes)
-                     for s in data['data_samples']]
-            feats.append(extractor(x[:extractor.num_inputs], bbox2roi(boxes)))
-            if max_rois is not None and sum(f.shape[0] for f in feats) >= max_rois:
-                break
-    return torch.cat(feats)
-
-
 def real_roi_features(args: Namespace, n: int) -> Tuple[Tensor, dict, int]:
     """RoI features of real objects through the trained ``args.head_checkpoint``.
 
@@ -191,7 +174,7 @@ def real_roi_features(args: Namespace, n: int) -> Tuple[Tensor, dict, int]:
         number of classes.
     """
     model, cfg = build_detector(args.head_config, {}, args.head_checkpoint)
-    base = gt_roi_features(model, build_loader(cfg, args.head_images), max_rois=n)
+    base, _ = gt_roi_features(model, build_loader(cfg, args.head_images), max_rois=n)
     gen = torch.Generator().manual_seed(args.seed + 3)
     with torch.no_grad():
         if base.shape[0] < n:
@@ -287,18 +270,17 @@ def head_memory_worker(args: Namespace) -> None:
     problem = HeadProblem(args)
     head = problem.head(row).train()
     x = problem.train_x()
-    with compaction(not row.get('legacy')):
-        head_train_step(head, x, problem.targets, problem.labels)  # warm-up
-        head.zero_grad(set_to_none=True)
-        try:
-            reset_peak_rss()
-        except OSError:
-            # No clear_refs: the process peak then includes the warm-up step,
-            # which allocates the same (plus one-off caches).
-            pass
-        before = current_rss()
-        head_train_step(head, x, problem.targets, problem.labels)
-        peak = peak_rss()
+    head_train_step(head, x, problem.targets, problem.labels)  # warm-up
+    head.zero_grad(set_to_none=True)
+    try:
+        reset_peak_rss()
+    except OSError:
+        # No clear_refs: the process peak then includes the warm-up step,
+        # which allocates the same (plus one-off caches).
+        pass
+    before = current_rss()
+    head_train_step(head, x, problem.targets, problem.labels)
+    peak = peak_rss()
     print(RESULT_PREFIX + json.dumps(dict(peak_rss_increase=peak - before)), flush=True)
 
 
@@ -392,13 +374,12 @@ def run_head(args: Namespace, worker: Sequence[str]) -> Dict:
 
     def infer(key):
         head = heads[key].eval()
-        with torch.no_grad(), compaction(not HEAD_ROWS[key].get('legacy')):
+        with torch.no_grad():
             head(x_inf)
 
     def train(key):
         head = heads[key].train()
-        with compaction(not HEAD_ROWS[key].get('legacy')):
-            head_train_step(head, x_tr, problem.targets, problem.labels)
+        head_train_step(head, x_tr, problem.targets, problem.labels)
 
     log(f'[head] {len(keys)} rows; inference on {args.num_rois} RoIs, training on '
         f'{args.train_rois} RoIs '

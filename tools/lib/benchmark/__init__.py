@@ -3,9 +3,7 @@
 ``tools/analysis_tools/benchmark_ifr_cost.py`` (what IFR costs against the
 stock mask head) is a command line over these modules, one per concern:
 
-- :mod:`.timing`, :mod:`.memory`: wall time, the machine, peak RSS;
-- :mod:`.models`: detectors and data from configs (also used by
-  ``tools/benchmark_model_zoo.py``);
+- :mod:`.timing`: wall time, the machine;
 - :mod:`.solves`, :mod:`.released_solver`: the solves compared, their step
   counts, and the solver as first released;
 - :mod:`.ifr_cost_head`, :mod:`.ifr_cost_e2e`, :mod:`.ifr_cost_accuracy`:
@@ -20,14 +18,11 @@ from .ifr_cost_e2e import E2E_MODELS, run_e2e
 from .ifr_cost_head import HEAD_ROWS, RESULT_PREFIX, head_memory_worker, run_head
 from .ifr_cost_report import markdown, write_report
 from .ifr_cost_targets import TARGETS, target_rows
-from .models import build_detector, build_loader, resolve_config
-from .progress import log, quiet_mmengine
 from .solves import PAPER_SOLVER
 from .timing import machine, median_time
 
 __all__ = [
     'E2E_MODELS', 'HEAD_ROWS', 'PAPER_SOLVER', 'RESULT_PREFIX', 'TARGETS', 'accuracy_settings',
-    'build_detector', 'build_loader', 'head_memory_worker', 'log', 'machine', 'markdown',
-    'median_time', 'quiet_mmengine', 'resolve_config', 'run_accuracy', 'run_e2e', 'run_head',
-    'target_rows', 'write_report'
+    'head_memory_worker', 'machine', 'markdown', 'median_time', 'run_accuracy', 'run_e2e',
+    'run_head', 'target_rows', 'write_report'
 ]

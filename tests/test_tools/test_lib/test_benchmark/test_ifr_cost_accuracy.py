@@ -1,12 +1,12 @@
-"""``mmifr.utils.benchmark.ifr_cost_accuracy``: the inference solves evaluated.
+"""``tools.lib.benchmark.ifr_cost_accuracy``: the inference solves evaluated.
 
 ``run_accuracy`` itself runs end to end in ``tests/test_tools/test_analysis_tools.py``.
 """
 import json
 from argparse import Namespace
 
-from mmifr.utils.benchmark.ifr_cost_accuracy import accuracy_settings
-from mmifr.utils.benchmark.solves import refiner_defaults
+from tools.lib.benchmark.ifr_cost_accuracy import accuracy_settings
+from tools.lib.benchmark.solves import refiner_defaults
 
 
 def test_settings_order_labels_and_overrides():

@@ -1,7 +1,7 @@
-"""``mmifr.utils.benchmark.ifr_cost_report``: the report's markdown and files."""
+"""``tools.lib.benchmark.ifr_cost_report``: the report's markdown and files."""
 import json
 
-from mmifr.utils.benchmark.ifr_cost_report import markdown, write_report
+from tools.lib.benchmark.ifr_cost_report import markdown, write_report
 
 MACHINE = dict(cpu='Test CPU', logical_cpus=2, threads=1, torch='2.x',
                load_average=(0.5, 0.25, 0.0))

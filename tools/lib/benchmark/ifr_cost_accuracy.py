@@ -20,8 +20,8 @@ from mmengine.evaluator import Evaluator
 
 from mmdet.structures import DetDataSample
 from mmifr.engine.hooks import find_refiners
-from .models import build_detector, build_loader
-from .progress import log
+from ..models import build_detector, build_loader
+from ..progress import log
 from .solves import refiner_defaults
 from .timing import MaskHeadTimer
 

@@ -18,7 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from mmdet.structures.bbox import bbox2roi, get_box_tensor
+from mmdet.structures.bbox import get_box_tensor
+from .roi_features import mask_roi_features
 
 
 def gt_box_rois(model, batches: Iterable[dict],
@@ -27,7 +28,6 @@ def gt_box_rois(model, batches: Iterable[dict],
     for the ground-truth boxes of one image at a time: the mask head's input,
     and the binary masks cropped to the boxes at the resolution of an FCN mask
     head's output. Images without objects are skipped."""
-    head = model.roi_head
     for i, batch in enumerate(batches):
         if i >= max_images:
             break
@@ -35,10 +35,8 @@ def gt_box_rois(model, batches: Iterable[dict],
         gt = data['data_samples'][0].gt_instances
         if len(gt) == 0:
             continue
-        feats = model.extract_feat(data['inputs'])
         boxes = get_box_tensor(gt.bboxes)
-        rois = bbox2roi([boxes])
-        x = head.mask_roi_extractor(feats[:head.mask_roi_extractor.num_inputs], rois)
+        x = mask_roi_features(model, data['inputs'], [boxes])
         yield x, gt.labels, gt.masks.crop_and_resize(
             boxes, (2 * x.shape[-2], 2 * x.shape[-1]), torch.arange(len(gt)),
             device=x.device, binarize=True).to_tensor(torch.float32, x.device)

@@ -1,10 +1,10 @@
-"""``mmifr.utils.benchmark.memory``: the RSS and its resettable peak."""
+"""``tools.lib.memory``: the RSS and its resettable peak."""
 import mmap
 import os.path as osp
 
 import pytest
 
-from mmifr.utils.benchmark.memory import MIB, current_rss, peak_rss, reset_peak_rss
+from tools.lib.memory import MIB, current_rss, peak_rss, reset_peak_rss
 
 pytestmark = pytest.mark.skipif(not osp.exists('/proc/self/status'), reason='needs Linux /proc')
 

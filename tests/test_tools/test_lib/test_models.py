@@ -1,19 +1,40 @@
-"""``mmifr.utils.benchmark.models``: config names and dataset configs of the benchmarks."""
+"""``tools.lib.models``: config names and dataset configs of the benchmarks."""
 import importlib.util
 import os.path as osp
+import shutil
 
 import pytest
 from mmengine.config import Config
 
-from mmifr.utils.benchmark import models
-from mmifr.utils.benchmark.models import REPO_ROOT, config_dataset, fruits_dataset, resolve_config
+from tools.lib import models
+from tools.lib.models import TOOLS_ROOT, config_dataset, fruits_dataset, resolve_config
 
 IFR_CONFIG = 'configs/ifr/mask_rcnn_r50_ifr_1x.py'
 
 
-def test_repo_root_is_the_checkout():
-    assert osp.exists(osp.join(REPO_ROOT, IFR_CONFIG))
-    assert osp.exists(osp.join(REPO_ROOT, 'tools', 'analysis_tools', 'benchmark_ifr_cost.py'))
+def test_tools_root_is_the_checkout():
+    assert osp.exists(osp.join(TOOLS_ROOT, IFR_CONFIG))
+    assert osp.exists(osp.join(TOOLS_ROOT, 'tools', 'analysis_tools', 'benchmark_ifr_cost.py'))
+
+
+def test_root_relative_names_resolve_in_a_wheel_install(tmp_path, monkeypatch):
+    # A wheel ships the tools and configs side by side in <site>/mmifr/.mim; a user runs a tool
+    # from a folder of their own. The fallback root must be that .mim folder, not a folder
+    # derived from where the mmifr package lives (the site-packages folder in a wheel install,
+    # this checkout here).
+    mim = tmp_path / 'site' / 'mmifr' / '.mim'
+    (mim / 'tools' / 'lib').mkdir(parents=True)
+    shutil.copy(models.__file__, mim / 'tools' / 'lib' / 'models.py')
+    shipped = mim / IFR_CONFIG
+    shipped.parent.mkdir(parents=True)
+    shipped.write_text('')
+    spec = importlib.util.spec_from_file_location('wheel_models',
+                                                  str(mim / 'tools' / 'lib' / 'models.py'))
+    wheel_models = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(wheel_models)
+    (tmp_path / 'user').mkdir()
+    monkeypatch.chdir(tmp_path / 'user')
+    assert wheel_models.resolve_config(IFR_CONFIG) == str(shipped)
 
 
 def test_mmdet_scope_names_the_installed_mmdet_config():
@@ -25,7 +46,7 @@ def test_mmdet_scope_names_the_installed_mmdet_config():
 def test_relative_path_from_the_cwd_first_then_from_the_root(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     # Not in the cwd: the repository's file, as an absolute path.
-    assert resolve_config(IFR_CONFIG) == osp.join(REPO_ROOT, IFR_CONFIG)
+    assert resolve_config(IFR_CONFIG) == osp.join(TOOLS_ROOT, IFR_CONFIG)
     # A file of the same name in the cwd wins.
     local = tmp_path / IFR_CONFIG
     local.parent.mkdir(parents=True)
@@ -40,7 +61,7 @@ def test_absolute_path_is_kept_even_if_missing(tmp_path):
 
 
 def test_model_zoo_tool_uses_the_same_function():
-    path = osp.join(REPO_ROOT, 'tools', 'benchmark_model_zoo.py')
+    path = osp.join(TOOLS_ROOT, 'tools', 'benchmark_model_zoo.py')
     spec = importlib.util.spec_from_file_location('benchmark_model_zoo_for_test', path)
     tool = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(tool)

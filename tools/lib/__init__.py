@@ -1,0 +1,13 @@
+"""What the benchmark and analysis tools share; not part of the installable ``mmifr`` package.
+
+It ships beside the scripts (``mmifr/.mim/tools/lib`` in a wheel), as mmdet keeps its model-zoo
+runners out of its package. ``import mmifr`` imports none of it.
+
+- :mod:`.models`, :mod:`.progress`, :mod:`.memory`: what every tool needs: detectors and data
+  built from configs, progress messages on stderr, the process's resident memory;
+- :mod:`.benchmark`: the cost benchmark (``tools/analysis_tools/benchmark_ifr_cost.py``) and
+  the solver as first released;
+- :mod:`.seed_study`: the statistics and tables of a seed study (``tools/benchmark_model_zoo.py``);
+- :mod:`.mask_head_probe`: mask quality and tower response on ground-truth boxes
+  (``tools/analysis_tools/probe_mask_head.py``).
+"""
