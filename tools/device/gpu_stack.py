@@ -29,8 +29,9 @@ MAX_WHEEL_DIR_MIB = 40
 #: Checksums of the folder's files, written by the fetch, checked on the machine.
 CHECKSUMS = 'SHA256SUMS'
 
-#: Distributions the machine provides, by their import name. A requirement of
-#: a carried package must be one of these or carried itself (the fetch checks).
+#: Distributions the machine provides, by their import name (``None``: a tool,
+#: not imported). A requirement of a carried package must be one of these or
+#: carried itself (the fetch checks); the device script imports the modules.
 DEVICE_PROVIDES = {
     'torch': 'torch',
     'numpy': 'numpy',
@@ -44,8 +45,8 @@ DEVICE_PROVIDES = {
     'packaging': 'packaging',
     'pillow': 'PIL',
     'pytest': 'pytest',
-    'wheel': 'wheel',
-    'ninja': 'ninja',
+    'wheel': None,
+    'ninja': None,  # torch's extension builder runs the ninja binary
 }
 #: Requirement names that another distribution of the machine satisfies:
 #: mmengine asks for ``opencv-python``; the headless build has the same ``cv2``.
