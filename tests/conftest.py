@@ -15,6 +15,10 @@ package, so ``from conftest import ...`` is avoided on purpose)::
     def test_other(tmp_path, tiny_coco_factory):  # custom size / splits
         train = tiny_coco_factory(str(tmp_path), num_images=2, size=(96, 128))
         val = tiny_coco_factory(str(tmp_path), split='val', seed=1)
+
+The end-to-end tests of ``tools/`` and of training share the fixtures below
+them (tiny configs, tool runs, probe modules); their code lives in
+``tests/helpers/`` (on ``sys.path`` through ``setup.cfg``'s ``pythonpath``).
 """
 import json
 import os
@@ -25,6 +29,8 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from tiny_configs import write_tiny_ifr_config, write_tiny_mask_rcnn_config
+from tool_runs import ENGINE_PROBE_MODULE, PROBE_MODULE, run_tool, run_tool_unchecked
 
 #: Class names of the tiny dataset, in category-id order (ids start at 1).
 TINY_COCO_CLASSES = ('rectangle', 'triangle')
@@ -228,3 +234,72 @@ def single_intra_op_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+def drop_annotations(dataset: Dict, image_ids: Sequence[int]) -> None:
+    """Remove every annotation of ``image_ids`` from a :func:`make_tiny_coco`
+    split (the images stay, without objects)."""
+    with open(dataset['ann_path']) as f:
+        coco = json.load(f)
+    coco['annotations'] = [a for a in coco['annotations'] if a['image_id'] not in image_ids]
+    with open(dataset['ann_path'], 'w') as f:
+        json.dump(coco, f)
+
+
+@pytest.fixture(scope='session')
+def annotation_dropper():
+    """:func:`drop_annotations`."""
+    return drop_annotations
+
+
+@pytest.fixture(scope='session')
+def mmdet_configs_resolvable():
+    """Fail early and clearly if ``mmdet::`` base configs cannot be resolved.
+
+    mmengine 0.10.7 resolves ``_base_ = 'mmdet::...'`` through
+    ``pkg_resources``, which setuptools >= 81 no longer ships (hence the
+    ``setuptools<81`` pin in requirements/build.txt).
+    """
+    try:
+        import pkg_resources  # noqa: F401
+    except ImportError:
+        pytest.fail("pkg_resources is missing, so mmengine cannot resolve 'mmdet::' configs: "
+                    "install 'setuptools<81' (requirements/build.txt) in the environment.")
+
+
+@pytest.fixture(scope='session')
+def tiny_config_writer(mmdet_configs_resolvable):
+    """``tiny_configs.write_tiny_mask_rcnn_config``."""
+    return write_tiny_mask_rcnn_config
+
+
+@pytest.fixture(scope='session')
+def ifr_config_writer(mmdet_configs_resolvable):
+    """``tiny_configs.write_tiny_ifr_config``."""
+    return write_tiny_ifr_config
+
+
+@pytest.fixture(scope='session')
+def tool_runner():
+    """``tool_runs.run_tool``: a tool in a subprocess, failing the test if it fails."""
+    return run_tool
+
+
+@pytest.fixture(scope='session')
+def tool_runner_unchecked():
+    """``tool_runs.run_tool_unchecked``: for runs that are expected to fail."""
+    return run_tool_unchecked
+
+
+@pytest.fixture(scope='session')
+def probe_module():
+    """Name of the probe hooks module of the ``tools/`` tests, for ``custom_imports``
+    (``tests/helpers/mmifr_test_probes.py``; the tool runs find it)."""
+    return PROBE_MODULE
+
+
+@pytest.fixture(scope='session')
+def engine_probe_module():
+    """Name of the probe blocks and hooks module of the training tests, for
+    ``custom_imports`` (``tests/helpers/mmifr_engine_probes.py``)."""
+    return ENGINE_PROBE_MODULE

@@ -164,14 +164,13 @@ def test_mmcv_cpu_ops_accept_bf16():
 
 
 @pytest.mark.slow
-def test_train_tool_amp_on_cpu(tmp_path, tiny_coco_factory, ifr_config_writer, engine_probe_writer,
+def test_train_tool_amp_on_cpu(tmp_path, tiny_coco_factory, ifr_config_writer, engine_probe_module,
                                tool_runner):
     """``tools/train.py --amp`` without CUDA: the tiny IFR Mask R-CNN trains in
     bf16 (unrolled, then DEQ) with fp32 solver state and finite losses."""
     if torch.cuda.is_available():
         pytest.skip('checks the CPU path of --amp')
     dataset = tiny_coco_factory(str(tmp_path / 'data'))
-    probes = engine_probe_writer(str(tmp_path))
     probe_file = tmp_path / 'amp_probe.json'
     config = ifr_config_writer(
         str(tmp_path / 'amp.py'),
@@ -179,13 +178,12 @@ def test_train_tool_amp_on_cpu(tmp_path, tiny_coco_factory, ifr_config_writer, e
         max_iters=3,
         ckpt_interval=3,
         switch_iter=1,
-        imports=[probes],
+        imports=[engine_probe_module],
         hooks=[dict(type='AmpProbeHook', out_file=str(probe_file))])
     tool_runner(
         [sys.executable, 'tools/train.py', config, '--amp', '--work-dir',
          str(tmp_path / 'wd')],
-        cwd=str(tmp_path),
-        pythonpath=[str(tmp_path)])
+        cwd=str(tmp_path))
     with open(probe_file) as f:
         records = json.load(f)
     assert [r['iter'] for r in records] == [1, 2, 3]

@@ -1,9 +1,10 @@
 """Training behaviour of IFR models: divergence, resume, DDP, determinism.
 
 The quick tests work on an :class:`~mmifr.models.layers.IFRRefiner` alone.
-The slow ones train the tiny IFR Mask R-CNN of ``conftest.py`` with
-``tools/train.py`` / ``tools/dist_train.sh`` in subprocesses, exactly as a
-user would, and look inside through the probe hooks of ``conftest.py``.
+The slow ones train the tiny IFR Mask R-CNN of ``tests/helpers/tiny_configs.py``
+with ``tools/train.py`` / ``tools/dist_train.sh`` in subprocesses, exactly as a
+user would, and look inside through the probe hooks of
+``tests/helpers/mmifr_engine_probes.py``.
 """
 import glob
 import json
@@ -125,11 +126,10 @@ def test_stats_hook_runs_before_the_logger():
 
 @pytest.mark.slow
 def test_nan_inside_the_solve_during_training(tmp_path, tiny_coco_factory, ifr_config_writer,
-                                              engine_probe_writer, tool_runner):
+                                              engine_probe_module, tool_runner):
     """The forward solve meets NaN from its 3rd step on, every DEQ iteration:
     losses stay finite, the counter is logged, the warning is in the log."""
     dataset = tiny_coco_factory(str(tmp_path / 'data'))
-    probes = engine_probe_writer(str(tmp_path))
     max_iters = 3
     config = ifr_config_writer(
         str(tmp_path / 'nan.py'),
@@ -138,11 +138,10 @@ def test_nan_inside_the_solve_during_training(tmp_path, tiny_coco_factory, ifr_c
         ckpt_interval=max_iters,
         block=dict(type='NaNInjectingBlock', nan_from_call=3),
         switch_iter=1,  # iteration 1 unrolled (autograd: untouched), then DEQ
-        imports=[probes])
+        imports=[engine_probe_module])
     work_dir = str(tmp_path / 'work_dir')
     tool_runner([sys.executable, 'tools/train.py', config, '--work-dir', work_dir],
-                cwd=str(tmp_path),
-                pythonpath=[str(tmp_path)])
+                cwd=str(tmp_path))
 
     scalars = _scalars(work_dir)
     assert [s['iter'] for s in scalars] == list(range(1, max_iters + 1))
@@ -187,13 +186,12 @@ def _assert_same_optimizer_state(probe, saved):
 
 @pytest.mark.slow
 def test_kill_and_resume_across_the_warmup_switch(tmp_path, tiny_coco_factory, ifr_config_writer,
-                                                  engine_probe_writer, tool_runner,
+                                                  engine_probe_module, tool_runner,
                                                   tool_runner_unchecked):
     """A run that checkpoints at iters 2 and 4 (warm-up: iters 1-3) is
     SIGKILLed after iter 5. Resuming from either checkpoint restores the
     iteration, weights, optimizer state and the unroll/DEQ phase."""
     dataset = tiny_coco_factory(str(tmp_path / 'data'))
-    probes = engine_probe_writer(str(tmp_path))
     max_iters, switch, unroll_steps = 6, 3, 2
     config = ifr_config_writer(
         str(tmp_path / 'resume.py'),
@@ -202,7 +200,7 @@ def test_kill_and_resume_across_the_warmup_switch(tmp_path, tiny_coco_factory, i
         ckpt_interval=2,
         switch_iter=switch,
         unroll_steps=unroll_steps,
-        imports=[probes],
+        imports=[engine_probe_module],
         hooks=[dict(type='PhaseProbeHook'), dict(type='KillAtIterHook')])
     work_dir = str(tmp_path / 'work_dir')
 
@@ -212,10 +210,10 @@ def test_kill_and_resume_across_the_warmup_switch(tmp_path, tiny_coco_factory, i
             f'custom_hooks.2.out_file={tmp_path / probe}'
         ]
         if check:
-            tool_runner(cmd, cwd=str(tmp_path), pythonpath=[str(tmp_path)])
+            tool_runner(cmd, cwd=str(tmp_path))
         else:
             cmd.append('custom_hooks.3.kill_at=5')
-            return tool_runner_unchecked(cmd, cwd=str(tmp_path), pythonpath=[str(tmp_path)])
+            return tool_runner_unchecked(cmd, cwd=str(tmp_path))
         return torch.load(str(tmp_path / probe), map_location='cpu')
 
     killed = train('--work-dir', work_dir, probe='probe_run1.pth', check=False)
@@ -263,7 +261,7 @@ def test_kill_and_resume_across_the_warmup_switch(tmp_path, tiny_coco_factory, i
 
 @pytest.mark.slow
 def test_dist_train_ifr_two_processes(tmp_path, tiny_coco_factory, ifr_config_writer,
-                                      engine_probe_writer, tool_runner, annotation_dropper):
+                                      engine_probe_module, tool_runner, annotation_dropper):
     """``tools/dist_train.sh CONFIG 2`` (gloo on CPU) trains the IFR model in
     both phases with bit-identical parameters on both ranks after every step,
     also when one rank's batch has no RoIs for the mask head (the refiner
@@ -274,7 +272,6 @@ def test_dist_train_ifr_two_processes(tmp_path, tiny_coco_factory, ifr_config_wr
     # 2, 4, 2, 4. Image 1 loses its objects: rank 0 has no positive RoIs in
     # iters 1 (unrolled) and 3 (DEQ) while rank 1 has some.
     annotation_dropper(dataset, [1])
-    probes = engine_probe_writer(str(tmp_path))
     hash_dir = tmp_path / 'hashes'
     hash_dir.mkdir()
     config = ifr_config_writer(
@@ -283,7 +280,7 @@ def test_dist_train_ifr_two_processes(tmp_path, tiny_coco_factory, ifr_config_wr
         max_iters=max_iters,
         ckpt_interval=max_iters,
         switch_iter=2,  # iters 1-2 unrolled, 3-4 DEQ
-        imports=[probes],
+        imports=[engine_probe_module],
         hooks=[
             dict(type='ParamHashHook', out_dir=str(hash_dir)),
             dict(type='RefinerBatchProbeHook', out_file=str(hash_dir / 'rois_rank{rank}.json')),
@@ -295,8 +292,7 @@ def test_dist_train_ifr_two_processes(tmp_path, tiny_coco_factory, ifr_config_wr
     tool_runner(['bash', 'tools/dist_train.sh', config,
                  str(nproc), '--work-dir', work_dir],
                 cwd=str(tmp_path),
-                env=dict(PORT=str(_free_port())),
-                pythonpath=[str(tmp_path)])
+                env=dict(PORT=str(_free_port())))
 
     records, rois = {}, {}
     for rank in range(nproc):

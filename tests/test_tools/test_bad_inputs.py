@@ -5,10 +5,9 @@
 * A missing or corrupt image file stops training with mmcv/mmengine's usual
   error naming the file, not with an error from inside the solver.
 
-The IFR variant of the tiny Mask R-CNN comes from ``tests/test_engine/conftest.py``.
+The IFR variant of the tiny Mask R-CNN comes from ``tests/helpers/tiny_configs.py``.
 """
 import glob
-import importlib.util
 import json
 import math
 import os
@@ -21,20 +20,6 @@ import torch
 from mmengine.config import ConfigDict
 
 from mmifr.models.roi_heads.mask_heads import IFRConvFCMaskHead
-
-_ENGINE_CONFTEST = osp.join(
-    osp.dirname(osp.dirname(osp.abspath(__file__))), 'test_engine', 'conftest.py')
-
-
-def _engine_helpers():
-    """``tests/test_engine/conftest.py`` as a module (``tests/`` is no package)."""
-    name = '_mmifr_tests_engine_helpers'
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, _ENGINE_CONFTEST)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
 
 
 def _edit_coco(ann_path, edit):
@@ -102,20 +87,19 @@ def test_ifr_mask_head_with_zero_rois(mode):
 
 
 @pytest.mark.slow
-def test_empty_images_zero_area_masks_and_zero_rois(tmp_path, tiny_coco_factory, tool_runner):
-    helpers = _engine_helpers()
+def test_empty_images_zero_area_masks_and_zero_rois(tmp_path, tiny_coco_factory, ifr_config_writer,
+                                                    engine_probe_module, tool_runner):
     dataset = tiny_coco_factory(str(tmp_path / 'data'))
     _edit_coco(dataset['ann_path'], _awkward_annotations)
-    probes = helpers.write_engine_probe_module(str(tmp_path))
     rois_file = str(tmp_path / 'rois_{rank}.json')
     max_iters = 8
-    config = helpers.write_tiny_ifr_config(
+    config = ifr_config_writer(
         str(tmp_path / 'awkward.py'),
         dataset,
         max_iters=max_iters,
         ckpt_interval=max_iters,
         switch_iter=4,  # first pass over the 4 images unrolled, second pass DEQ
-        imports=[probes],
+        imports=[engine_probe_module],
         hooks=[dict(type='RefinerBatchProbeHook', out_file=rois_file)],
         extra=(
             # One image per batch, in order: image 1 is a batch without any
@@ -127,8 +111,7 @@ def test_empty_images_zero_area_masks_and_zero_rois(tmp_path, tiny_coco_factory,
             "model['test_cfg']['rcnn'].update(score_thr=0.0)\n"))
     work_dir = str(tmp_path / 'work_dir')
     tool_runner([sys.executable, 'tools/train.py', config, '--work-dir', work_dir],
-                cwd=str(tmp_path),
-                pythonpath=[str(tmp_path)])
+                cwd=str(tmp_path))
 
     with open(rois_file.format(rank=0)) as f:
         calls = [c['rois'] for c in json.load(f) if c['training']]
@@ -154,8 +137,7 @@ def test_empty_images_zero_area_masks_and_zero_rois(tmp_path, tiny_coco_factory,
         str(tmp_path / 'test_dir'), '--out', out, '--cfg-options',
         f'custom_hooks.2.out_file={test_rois}'
     ],
-                cwd=str(tmp_path),
-                pythonpath=[str(tmp_path)])
+                cwd=str(tmp_path))
     with open(out, 'rb') as f:
         results = pickle.load(f)
     assert sorted(r['img_id'] for r in results) == [1, 2, 3, 4]
@@ -183,19 +165,19 @@ def _corrupt(dataset, kind):
     ('missing', 'FileNotFoundError'),
     ('corrupt', 'AssertionError: failed to load image'),
 ])
-def test_missing_or_corrupt_image_gives_a_clear_error(tmp_path, tiny_coco_factory, tool_runner,
+def test_missing_or_corrupt_image_gives_a_clear_error(tmp_path, tiny_coco_factory,
+                                                      ifr_config_writer, tool_runner_unchecked,
                                                       kind, error):
-    helpers = _engine_helpers()
     dataset = tiny_coco_factory(str(tmp_path / 'data'))
     path = _corrupt(dataset, kind)
-    config = helpers.write_tiny_ifr_config(
+    config = ifr_config_writer(
         str(tmp_path / 'broken.py'),
         dataset,
         max_iters=4,
         ckpt_interval=4,
         extra=('train_dataloader.update(batch_size=1)\n'
                "train_dataloader['sampler'].update(shuffle=False)\n"))
-    proc = helpers.run_tool_unchecked(
+    proc = tool_runner_unchecked(
         [sys.executable, 'tools/train.py', config, '--work-dir',
          str(tmp_path / 'wd')],
         cwd=str(tmp_path))

@@ -26,10 +26,9 @@ def _free_port():
         return s.getsockname()[1]
 
 
-def test_dist_train_and_test(tmp_path, tiny_coco_factory, tiny_config_writer, probe_writer,
+def test_dist_train_and_test(tmp_path, tiny_coco_factory, tiny_config_writer, probe_module,
                              tool_runner):
     dataset = tiny_coco_factory(str(tmp_path / 'data'))
-    probe_module = probe_writer(str(tmp_path))
     probe_dir = tmp_path / 'probes'
     probe_dir.mkdir()
     config = tiny_config_writer(
@@ -46,8 +45,7 @@ def test_dist_train_and_test(tmp_path, tiny_coco_factory, tiny_config_writer, pr
                  str(NPROC), '--work-dir', work_dir],
                 cwd=str(tmp_path),
                 timeout=600,
-                env=dict(PORT=str(_free_port())),
-                pythonpath=[str(tmp_path)])
+                env=dict(PORT=str(_free_port())))
 
     # Every rank trained, in one process group of NPROC, with DDP-synchronised
     # (identical) weights at the end.
@@ -82,8 +80,7 @@ def test_dist_train_and_test(tmp_path, tiny_coco_factory, tiny_config_writer, pr
     ],
                 cwd=str(tmp_path),
                 timeout=600,
-                env=dict(PORT=str(_free_port())),
-                pythonpath=[str(tmp_path)])
+                env=dict(PORT=str(_free_port())))
     with open(out, 'rb') as f:
         results = pickle.load(f)
     num_images = len(json.load(open(dataset['ann_path']))['images'])

@@ -33,12 +33,10 @@ def _log_text(work_dir):
 
 
 @pytest.fixture(scope='module')
-def first_run(tmp_path_factory, tiny_coco_factory, tiny_config_writer, probe_writer, tool_runner):
+def first_run(tmp_path_factory, tiny_coco_factory, tiny_config_writer, probe_module, tool_runner):
     """Train 4 iterations from scratch; return the paths the tests need."""
     root = tmp_path_factory.mktemp('train_resume')
     dataset = tiny_coco_factory(str(root / 'data'))
-    probe_dir = str(root)
-    probe_module = probe_writer(probe_dir)
     # The resume probe rides along in every run of this config; it only
     # writes a file named by --cfg-options.
     config = tiny_config_writer(
@@ -54,9 +52,8 @@ def first_run(tmp_path_factory, tiny_coco_factory, tiny_config_writer, probe_wri
         sys.executable, 'tools/train.py', config, '--work-dir', work_dir, '--cfg-options',
         f'custom_hooks.0.out_file={root / "probe_run1.pth"}'
     ],
-                cwd=str(root),
-                pythonpath=[probe_dir])
-    return dict(root=root, config=config, work_dir=work_dir, probe_dir=probe_dir, dataset=dataset)
+                cwd=str(root))
+    return dict(root=root, config=config, work_dir=work_dir, dataset=dataset)
 
 
 def test_first_run_checkpoints(first_run):
@@ -82,8 +79,7 @@ def test_resume_from_checkpoint(first_run, tool_runner):
         sys.executable, 'tools/train.py', first_run['config'], '--work-dir', work_dir, '--resume',
         ckpt_path, '--cfg-options', f'custom_hooks.0.out_file={probe_file}'
     ],
-                cwd=str(root),
-                pythonpath=[first_run['probe_dir']])
+                cwd=str(root))
 
     saved = torch.load(ckpt_path, map_location='cpu')
     probe = torch.load(probe_file, map_location='cpu')
@@ -131,8 +127,7 @@ def test_auto_resume_latest(first_run, tool_runner):
         '--cfg-options', f'train_cfg.max_iters={new_max}',
         f'custom_hooks.0.out_file={root / "probe_auto.pth"}'
     ],
-                cwd=str(root),
-                pythonpath=[first_run['probe_dir']])
+                cwd=str(root))
     probe = torch.load(str(root / 'probe_auto.pth'), map_location='cpu')
     assert probe['iter'] == MAX_ITERS
     with open(osp.join(work_dir, 'last_checkpoint')) as f:
@@ -150,8 +145,7 @@ def test_test_tool_evaluates_checkpoint(first_run, tool_runner):
         osp.join(first_run['work_dir'], f'iter_{MAX_ITERS}.pth'), '--work-dir', work_dir, '--out',
         out, '--show-dir', show_dir, '--cfg-options', 'custom_hooks=[]'
     ],
-                cwd=str(root),
-                pythonpath=[first_run['probe_dir']])
+                cwd=str(root))
 
     with open(out, 'rb') as f:
         results = pickle.load(f)

@@ -1,10 +1,12 @@
 """What the benchmark and analysis tools share; not part of the installable ``mmifr`` package.
 
 It ships beside the scripts (``mmifr/.mim/tools/lib`` in a wheel), as mmdet keeps its model-zoo
-runners out of its package. ``import mmifr`` imports none of it.
+runners out of its package. ``import mmifr`` imports none of it. The scripts put the folder above
+``tools/`` on ``sys.path`` (the checkout, or ``mmifr/.mim``) and import it as ``tools.lib``.
 
-- :mod:`.models`, :mod:`.progress`, :mod:`.memory`: what every tool needs: detectors and data
-  built from configs, progress messages on stderr, the process's resident memory;
+- :mod:`.models`, :mod:`.roi_features`, :mod:`.progress`, :mod:`.memory`: what every tool needs:
+  the one model loader (detectors and data built from configs), the mask RoI features of
+  ground-truth boxes, progress messages on stderr, the process's resident memory;
 - :mod:`.benchmark`: the cost benchmark (``tools/analysis_tools/benchmark_ifr_cost.py``) and
   the solver as first released;
 - :mod:`.seed_study`: the statistics and tables of a seed study (``tools/benchmark_model_zoo.py``);

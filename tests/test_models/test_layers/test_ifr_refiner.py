@@ -1,4 +1,5 @@
 """Tests of :class:`mmifr.models.layers.IFRRefiner`, the module every IFR head runs."""
+import functools
 import logging
 
 import pytest
@@ -8,6 +9,7 @@ from mmengine.logging import MMLogger
 from mmdet.registry import MODELS
 from mmifr.models.layers import DoubleResidualBlock, IFRRefiner
 from mmifr.ops import SOLVERS
+from mmifr.ops.solvers import register_solver
 
 C = 16  # channels: small, divisible by the default 4 GroupNorm groups
 
@@ -225,9 +227,25 @@ def test_invalid_options_raise(kwargs, message):
         IFRRefiner(**{'in_channels': C, 'channels': C, **kwargs})
 
 
-def test_every_registered_solver_is_accepted():
-    for solver in SOLVERS:
-        IFRRefiner(C, C, solver=dict(solver=solver, max_iter=3))
+def test_a_solver_registered_later_is_accepted_and_runs_the_solve():
+    # A plugin registers its solver after mmifr is imported: the refiner must accept the name
+    # and hand its solves to that function, forward and (as backward_solver) adjoint.
+    calls = []
+
+    @functools.wraps(SOLVERS['anderson'])
+    def recording_anderson(func, z0, *args, **kwargs):
+        calls.append(z0.shape[0])
+        return SOLVERS['anderson'](func, z0, *args, **kwargs)
+
+    register_solver('test_recording_anderson')(recording_anderson)
+    try:
+        refiner = _refiner(solver=dict(solver='test_recording_anderson', max_iter=3,
+                                       backward_solver='test_recording_anderson',
+                                       backward_max_iter=3)).train()
+        refiner(_x().requires_grad_()).square().mean().backward()
+    finally:
+        SOLVERS.pop('test_recording_anderson')
+    assert calls == [3, 3]  # the forward solve and the adjoint one, all 3 RoIs
 
 
 @pytest.mark.parametrize('mode', ['deq', 'unroll', 'explicit'])

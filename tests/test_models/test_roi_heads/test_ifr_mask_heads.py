@@ -35,13 +35,6 @@ def _block_params(c=256, mid=256):
 _UPSAMPLE_AND_LOGITS = (256 * 256 * 4 + 256) + (256 * 80 + 80)
 
 
-def test_stock_fcn_mask_head_has_2_64m_parameters():
-    head = FCNMaskHead(num_classes=80)
-    # Four 3x3 convs with bias, then the same upsampling and logits.
-    assert _n_params(head) == 4 * (256 * 256 * 9 + 256) + _UPSAMPLE_AND_LOGITS == 2_643_280
-    assert round(_n_params(head) / 1e6, 2) == 2.64
-
-
 def test_ifr_mask_head_has_1_46m_parameters():
     head = _ifr_head()
     assert isinstance(head, IFRConvFCMaskHead)
