@@ -504,7 +504,12 @@ def stage_benchmark(run: Run) -> Dict:
            what='the cost benchmark')
     with open(osp.join(run.out, BENCHMARK_NAME + '.json')) as f:
         report = json.load(f)
-    return dict(report=f'{BENCHMARK_NAME}.json', rows=headline(report))
+    syncs = (report.get('syncs') or {}).get('rows', {})
+    return dict(report=f'{BENCHMARK_NAME}.json', rows=headline(report),
+                syncs={label: {k: r.get(k) for k in ('op_calls', 'op_cuda', 'forward_calls',
+                                                     'forward_cuda', 'backward_calls',
+                                                     'backward_cuda', 'fwd_steps')}
+                       for label, r in syncs.items()})
 
 
 def headline(report: Dict) -> List[Dict]:
@@ -529,6 +534,11 @@ STAGES = (('env', stage_env), ('wheels', stage_wheels), ('mmcv', stage_mmcv),
 
 def _fmt(value, fmt='{:.1f}') -> str:
     return '-' if value is None else fmt.format(value)
+
+
+def _syncs(row: Dict, prefix: str) -> str:
+    calls, cuda = row.get(f'{prefix}_calls'), row.get(f'{prefix}_cuda')
+    return _fmt(calls, '{}') + ('' if cuda is None else f' / {cuda}')
 
 
 def _stage_note(stage: Dict) -> str:
@@ -579,6 +589,16 @@ def summary_markdown(summary: Dict) -> str:
                 f"{_fmt(r['infer_ratio'], '{:.2f}')} | {_fmt(r['train_ms'])} | "
                 f"{_fmt(r['train_ratio'], '{:.2f}')} | {_fmt(r['train_peak_mib'], '{:.0f}')} | "
                 f"{_fmt(r['fwd_steps'])} |")
+        syncs = bench['details'].get('syncs')
+        if syncs:
+            lines += ['', '## Host-device synchronisations in one IFR solve', '',
+                      'Tensor calls that wait for the device (PyTorch\'s own count on CUDA '
+                      'after the slash).', '',
+                      '| solve | op alone | refiner forward | backward | fwd steps |',
+                      '|---|---|---|---|---|']
+            for label, r in syncs.items():
+                counts = [_syncs(r, p) for p in ('op', 'forward', 'backward')]
+                lines.append(f"| {label} | {' | '.join(counts)} | {_fmt(r['fwd_steps'])} |")
         lines += ['', f"Full report: `{BENCHMARK_NAME}.md` / `.json`."]
     return '\n'.join(lines) + '\n'
 
