@@ -100,10 +100,14 @@ def test_wheel_carries_mim_folder_new_style_configs_and_pth(dists):
                  'mmifr/.mim/configs/ifr/_base_/ifr_runtime.py', 'mmifr/.mim/tools/train.py',
                  'mmifr/.mim/tools/test.py', 'mmifr/.mim/model-index.yml',
                  'mmifr/configs/ifr/mask_rcnn_r50_ifr_1x.py',
-                 'mmifr/configs/_base_/models/mask_rcnn_r50_fpn.py', '_mmifr_config_scope.py'):
+                 'mmifr/configs/_base_/models/mask_rcnn_r50_fpn.py', '_mmifr_config_scope.py',
+                 'mmifr/.mim/tools/__init__.py', 'mmifr/.mim/tools/lib/models.py',
+                 'mmifr/.mim/tools/lib/benchmark/released_solver.py'):
         assert name in names, name
     assert pth.startswith('import _mmifr_config_scope;')
     assert not any('__pycache__' in n for n in names)
+    # The analysis code ships with the tools, not in the package.
+    assert not any(n.startswith(('mmifr/utils/benchmark', 'tools/')) for n in names)
 
 
 def test_import_mmifr_from_the_wheel(wheel_env, user_dir):
@@ -117,6 +121,19 @@ def test_import_mmifr_from_the_wheel(wheel_env, user_dir):
     assert info['file'].startswith(wheel_env['site']), info
     assert info['path'] == osp.join(wheel_env['site'], 'mmifr')
     assert info['scope']
+
+
+def test_shipped_tools_import_their_library_and_find_the_shipped_configs(wheel_env, user_dir):
+    mim = osp.join(wheel_env['site'], 'mmifr', '.mim')
+    for tool in ('benchmark_model_zoo.py', 'analysis_tools/benchmark_ifr_cost.py',
+                 'analysis_tools/analyze_convergence.py'):
+        _run([wheel_env['python'], osp.join(mim, 'tools', tool), '--help'], cwd=str(user_dir))
+    # A root-relative config name, from a folder without it: the copy the wheel ships.
+    code = (f'import sys; sys.path.insert(0, {mim!r})\n'
+            'from tools.lib.models import resolve_config\n'
+            "print(resolve_config('configs/ifr/mask_rcnn_r50_ifr_1x.py'))")
+    stdout = _run([wheel_env['python'], '-c', code], cwd=str(user_dir)).stdout
+    assert stdout.splitlines()[-1] == osp.join(mim, 'configs', 'ifr', 'mask_rcnn_r50_ifr_1x.py')
 
 
 @pytest.mark.parametrize('route', ROUTES)
