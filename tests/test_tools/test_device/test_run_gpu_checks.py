@@ -125,6 +125,17 @@ def test_cuda_test_counts(checks, tmp_path, monkeypatch, dry_run, tests, skipped
     assert seen['env'].get('MMIFR_REQUIRE_CUDA') == (None if dry_run else '1')
 
 
+def test_only_files_marking_cuda_tests_are_collected(checks):
+    files = checks.cuda_test_files()
+    assert 'tests/test_ops/test_deq_cuda.py' in files
+    assert 'tests/test_configs/test_configs_cuda.py' in files
+    assert 'tests/test_ops/test_deq.py' not in files
+    # Every file named *_cuda.py marks its tests.
+    named = checks.glob.glob(osp.join(checks.REPO, 'tests', '**', 'test_*_cuda.py'),
+                             recursive=True)
+    assert {osp.relpath(p, checks.REPO) for p in named} <= set(files)
+
+
 def test_arguments_are_checked(checks, tmp_path, capsys):
     with pytest.raises(SystemExit):
         checks.parse_args([str(tmp_path), '--rehearse-tests'])
