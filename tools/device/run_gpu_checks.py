@@ -364,7 +364,8 @@ def stage_mmcv(run: Run) -> Dict:
         if glob.glob(osp.join(run.args.wheels, 'mmcv-*.tar.gz')):
             details['prune_rehearsal'] = _prune(run, _unpack_mmcv(run))
         return details
-    prebuilt = None if run.args.rebuild_mmcv else _prebuilt_mmcv(run)
+    # (A wheel built earlier may be a pruned one: --full-mmcv builds afresh.)
+    prebuilt = None if run.args.rebuild_mmcv or run.args.full_mmcv else _prebuilt_mmcv(run)
     details: Dict = {}
     if prebuilt:
         run.say(f'  using the mmcv wheel built earlier: {prebuilt}')
@@ -635,7 +636,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help='rehearse on the CPU in this environment: no install, no build')
     parser.add_argument('--rehearse-tests', action='store_true',
                         help='dry run: run the CUDA tests on the CPU instead of skipping them')
-    parser.add_argument('--full-mmcv', action='store_true', help='build every mmcv kernel')
+    parser.add_argument('--full-mmcv', action='store_true',
+                        help='build every mmcv kernel (never reuses a wheel built earlier)')
     parser.add_argument('--rebuild-mmcv', action='store_true',
                         help='build mmcv even when a wheel built earlier is at hand')
     parser.add_argument('--arch', help='TORCH_CUDA_ARCH_LIST (default: the GPU\'s, e.g. 9.0)')
