@@ -152,6 +152,63 @@ def make_tiny_coco(root: str,
         classes=TINY_COCO_CLASSES)
 
 
+#: With this set to 1 (``tools/device/run_gpu_checks.py`` does on the GPU machine), a test
+#: marked ``cuda`` fails instead of skipping when torch sees no GPU: a broken CUDA set-up
+#: must not pass as "all skipped".
+REQUIRE_CUDA_ENV = 'MMIFR_REQUIRE_CUDA'
+
+
+#: ``MMIFR_CUDA_TESTS_ON=cpu`` runs the tests marked ``cuda`` on the CPU instead of skipping
+#: them: a rehearsal of their code where there is no GPU (their CPU-vs-CUDA comparisons become
+#: CPU vs CPU; what only CUDA has, e.g. its memory statistics or fp16 loss scaling, skips).
+CUDA_TESTS_ON_ENV = 'MMIFR_CUDA_TESTS_ON'
+
+
+def cuda_tests_device() -> torch.device:
+    """The device the tests marked ``cuda`` run on (see :data:`CUDA_TESTS_ON_ENV`)."""
+    return torch.device(os.environ.get(CUDA_TESTS_ON_ENV, 'cuda'))
+
+
+def pytest_runtest_setup(item):
+    """Skip the tests marked ``cuda`` where torch sees no GPU (see :data:`REQUIRE_CUDA_ENV`)."""
+    if item.get_closest_marker('cuda') is None or torch.cuda.is_available():
+        return
+    if cuda_tests_device().type == 'cpu':
+        return
+    if os.environ.get(REQUIRE_CUDA_ENV) == '1':
+        pytest.fail(f'{REQUIRE_CUDA_ENV}=1 but torch sees no CUDA GPU (torch {torch.__version__}, '
+                    f'built for CUDA {torch.version.cuda})', pytrace=False)
+    pytest.skip('needs a CUDA GPU')
+
+
+@pytest.fixture(scope='session')
+def cuda_device() -> torch.device:
+    """The device of the tests marked ``cuda``: ``cuda``, or the CPU in a rehearsal."""
+    return cuda_tests_device()
+
+
+@pytest.fixture
+def real_cuda(cuda_device) -> torch.device:
+    """``cuda_device`` for checks only CUDA has (skipped in a CPU rehearsal)."""
+    if cuda_device.type != 'cuda':
+        pytest.skip(f'checks what only CUDA has ({CUDA_TESTS_ON_ENV}={cuda_device.type})')
+    return cuda_device
+
+
+@pytest.fixture
+def exact_cuda_math():
+    """CUDA convs and matmuls in full fp32 (no TF32) for the duration of a test.
+
+    cuDNN runs fp32 convs in TF32 by default (10-bit mantissa), which alone
+    would keep a CUDA result ~1e-3 away from the CPU's; the CPU-vs-CUDA tests
+    compare the arithmetic, not that rounding.
+    """
+    saved = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
+    yield
+    torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
+
+
 @pytest.fixture
 def tiny_coco(tmp_path):
     """A 4-image, 64x64 ``train`` split of :func:`make_tiny_coco`."""

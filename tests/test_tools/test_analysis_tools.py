@@ -14,6 +14,7 @@ import importlib.util
 import json
 import math
 import os.path as osp
+import re
 
 import pytest
 import torch
@@ -296,6 +297,26 @@ def test_visualize_features_cli(tiny, tmp_path, mode):
     assert 2 <= len(meta) <= 4
     saved = json.loads(out.with_suffix('.json').read_text())
     assert saved['mode'] == mode and len(saved['objects']) == len(meta)
+
+
+@pytest.mark.parametrize('argv, message', [
+    (['--device', 'cuda', '--sections', 'head', 'e2e'], r"measures \['e2e', 'syncs'\] only, "
+     r"not \['head'\]"),
+    (['--device', 'tpu'], "--device 'tpu' is not a torch device|--device 'tpu': cpu or cuda"),
+    (['--e2e-size', '160x128'], '--e2e-size is the size of generated images'),
+    (['--e2e-data', 'shapes', '--e2e-size', '160'], "'160' is not WxH"),
+])
+def test_benchmark_device_and_data_options_are_checked(argv, message, capsys):
+    # (The section check of --device cuda comes before the check for a GPU.)
+    with pytest.raises(SystemExit):
+        cost.parse_args(argv)
+    assert re.search(message, capsys.readouterr().err)
+
+
+def test_benchmark_shapes_data_and_device_parse():
+    args = cost.parse_args(['--sections', 'e2e', 'syncs', '--e2e-data', 'shapes', '--e2e-size',
+                            '160x128', '--sync-rois', '8'])
+    assert args.device == 'cpu' and args.e2e_size == (160, 128) and args.sync_rois == 8
 
 
 @pytest.mark.slow

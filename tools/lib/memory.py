@@ -1,10 +1,15 @@
-"""This process's resident memory, from Linux's ``/proc/self``.
+"""This process's memory: resident memory from Linux's ``/proc/self``, and CUDA's allocator.
 
-A training step's peak memory is measured as the peak RSS (``VmHWM``) after
-resetting it, minus the RSS before the step; see
-:func:`tools.lib.benchmark.ifr_cost_head.head_memory_worker`.
+A training step's peak memory on the CPU is measured as the peak RSS
+(``VmHWM``) after resetting it, minus the RSS before the step; see
+:func:`tools.lib.benchmark.ifr_cost_head.head_memory_worker`. On a CUDA
+device it is the caching allocator's peak of allocated bytes during the step,
+minus what was allocated before (:func:`cuda_peak_during`).
 """
 import os
+from typing import Callable, Tuple
+
+import torch
 
 MIB = 1 << 20
 
@@ -34,3 +39,24 @@ def peak_rss() -> int:
             if line.startswith('VmHWM:'):
                 return int(line.split()[1]) * 1024
     raise RuntimeError('no VmHWM in /proc/self/status')
+
+
+def cuda_peak_during(fn: Callable[[], object], device) -> Tuple[object, int]:
+    """Call ``fn`` and measure the CUDA memory it allocated at its peak.
+
+    Args:
+        fn: Called without arguments.
+        device: The CUDA device ``fn`` allocates on.
+
+    Returns:
+        tuple: ``fn``'s result and the peak of bytes allocated during the
+        call above those allocated before it (tensors alive before the call,
+        e.g. weights and inputs, excluded; what the call keeps, e.g.
+        gradients, included).
+    """
+    torch.cuda.synchronize(device)
+    torch.cuda.reset_peak_memory_stats(device)
+    before = torch.cuda.memory_allocated(device)
+    result = fn()
+    torch.cuda.synchronize(device)
+    return result, torch.cuda.max_memory_allocated(device) - before

@@ -6,7 +6,7 @@ tools; ``tools/benchmark_model_zoo.py`` resolves its config names with
 """
 import copy
 import os.path as osp
-from typing import Optional, Tuple
+from typing import Optional, Sequence, Tuple
 
 from mmengine.config import Config
 from mmengine.dataset import pseudo_collate
@@ -149,6 +149,44 @@ def fruits_dataset(cfg: Config, root: str, train: bool) -> dict:
         ann_file='annotations_val.json' if not train else 'annotations_train.json',
         data_prefix=dict(img='images/'),
         metainfo=dict(classes=('date', 'fig', 'hazelnut')),
+        filter_cfg=dict(filter_empty_gt=True, min_size=4) if train else None,
+        test_mode=not train,
+        pipeline=pipeline)
+
+
+def shapes_dataset(cfg: Config, root: str, train: bool, classes: Sequence[str],
+                   scale: Optional[Tuple[int, int]] = None) -> dict:
+    """A dataset of ``tools/dataset_converters/make_shapes_dataset.py`` with ``cfg``'s pipelines.
+
+    What a machine without the configs' own data measures on (the GPU
+    machine: no COCO, no fruits & nuts): generated images at any size.
+
+    Args:
+        cfg: Config whose ``train_pipeline`` / ``test_pipeline`` are used
+            (random flip dropped).
+        root: The generated dataset (``annotations/instances_{train,val}.json``,
+            ``train/``, ``val/``).
+        train: The training split rather than the validation split.
+        classes: The generator's class names.
+        scale: ``(w, h)`` for every ``Resize`` of the pipeline; ``None`` keeps
+            the config's (1333x800 for the COCO configs).
+
+    Returns:
+        dict: A ``CocoDataset`` config.
+    """
+    split = 'train' if train else 'val'
+    pipeline = _without_random_flip(
+        copy.deepcopy(cfg.train_pipeline if train else cfg.test_pipeline))
+    if scale is not None:
+        for step in pipeline:
+            if step['type'] == 'Resize':
+                step['scale'] = tuple(scale)
+    return dict(
+        type='CocoDataset',
+        data_root=osp.join(root, ''),
+        ann_file=f'annotations/instances_{split}.json',
+        data_prefix=dict(img=f'{split}/'),
+        metainfo=dict(classes=tuple(classes)),
         filter_cfg=dict(filter_empty_gt=True, min_size=4) if train else None,
         test_mode=not train,
         pipeline=pipeline)

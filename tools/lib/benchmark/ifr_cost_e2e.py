@@ -3,7 +3,8 @@
 A stock model and its IFR counterpart, sharing every weight outside the
 mask head (hence the same proposals and detections): inference latency per
 image (whole ``predict`` and the mask head's part of it), training-step time,
-positive RoIs per step and solver steps.
+positive RoIs per step and solver steps; on a CUDA device (``--device``)
+timed with CUDA events, plus the training step's peak of allocated memory.
 
 The functions take the ``argparse`` namespace of
 ``tools/analysis_tools/benchmark_ifr_cost.py``.
@@ -12,6 +13,7 @@ import copy
 import json
 import os.path as osp
 import statistics
+import tempfile
 from argparse import Namespace
 from contextlib import contextmanager
 from typing import Dict, List, Optional, Tuple
@@ -21,8 +23,9 @@ from mmengine.runner.checkpoint import _load_checkpoint
 from torch import nn
 
 from mmifr.engine.hooks import find_refiners
+from ..memory import MIB, cuda_peak_during
 from ..models import (NO_PRETRAINED_BACKBONE, build_detector, build_loader, config_dataset,
-                      fruits_dataset, resolve_path)
+                      fruits_dataset, resolve_path, shapes_dataset)
 from ..progress import log
 from .solves import solver_steps
 from .timing import MaskHeadTimer, median_time
@@ -41,6 +44,43 @@ E2E_MODELS = {
 }
 #: Where the CPU demo (``tools/run_demo.py``) trains the ``mbv2`` pair.
 DEMO_DIR = 'work_dirs/demo/mask_rcnn_mbv2_shapes'
+#: ``--e2e-data shapes``: images generated at 800x1333 (COCO's test size) unless
+#: ``--e2e-size`` says otherwise; enough for the timed images and one batch.
+SHAPES_SIZE = (1333, 800)
+
+
+def generated_shapes(args: Namespace) -> Tuple[str, Tuple[str, ...]]:
+    """``--e2e-data shapes``: the generated dataset's folder and class names.
+
+    Made once per run (in ``--shapes-root``, or a temporary folder) with
+    ``tools/dataset_converters/make_shapes_dataset.py``.
+    """
+    from tools.dataset_converters.make_shapes_dataset import CLASSES, make_dataset
+    root = getattr(args, '_shapes_root', None)
+    if root is None:
+        root = args.shapes_root or tempfile.mkdtemp(prefix='ifr_cost_shapes_')
+        if not osp.exists(osp.join(root, 'annotations', 'instances_val.json')):
+            size = tuple(args.e2e_size or SHAPES_SIZE)
+            log(f'[e2e] generating shapes images of {size[0]}x{size[1]} in {root}')
+            make_dataset(root, num_train=max(args.e2e_train_batch, 2),
+                         num_val=args.e2e_images, size=size, seed=args.seed)
+        args._shapes_root = root
+    return root, CLASSES
+
+
+def e2e_datasets(spec: dict, cfg, args: Namespace) -> Tuple[dict, dict, str]:
+    """The training and test dataset configs of a model pair, and their description."""
+    if args.e2e_data == 'shapes':
+        root, classes = generated_shapes(args)
+        scale = tuple(args.e2e_size) if args.e2e_size else None
+        what = f'generated shapes images ({root}), resized to ' + (
+            f'{scale[0]}x{scale[1]}' if scale else 'the config\'s scale')
+        return (shapes_dataset(cfg, root, True, classes, scale),
+                shapes_dataset(cfg, root, False, classes, scale), what)
+    if spec['data'] == 'fruits':
+        return (fruits_dataset(cfg, args.fruits_root, True),
+                fruits_dataset(cfg, args.fruits_root, False), 'fruits_nuts ' + args.fruits_root)
+    return config_dataset(cfg, True), config_dataset(cfg, False), 'config (data/shapes)'
 
 
 def mbv2_checkpoints(args: Namespace) -> Optional[Tuple[str, str]]:
@@ -142,14 +182,14 @@ def run_e2e_model(name: str, args: Namespace, spec: Optional[dict] = None) -> Di
         rows[f'ifr, training solve={label}'] = (ifr, None, None, False, True, overrides)
     if args.e2e_unroll_row:
         rows['ifr, unrolled warm-up phase (4 steps)'] = (ifr, None, 4, False, True, None)
-    data_train = fruits_dataset(cfg, args.fruits_root, True) if spec['data'] == 'fruits' else \
-        config_dataset(cfg, True)
-    data_test = fruits_dataset(cfg, args.fruits_root, False) if spec['data'] == 'fruits' else \
-        config_dataset(cfg, False)
+    data_train, data_test, data_label = e2e_datasets(spec, cfg, args)
     test_batches = list(build_loader(cfg, args.e2e_images, data_test))
     train_batch = next(iter(build_loader(cfg, args.e2e_train_batch, data_train,
                                          batch_size=args.e2e_train_batch)))
-    timers = {id(m): MaskHeadTimer(m.roi_head.mask_head) for m in (stock, ifr)}
+    device = torch.device(args.device)
+    stock.to(device)
+    ifr.to(device)
+    timers = {id(m): MaskHeadTimer(m.roi_head.mask_head, device) for m in (stock, ifr)}
     log(f'[e2e:{name}] {"trained demo checkpoints" if ckpts else "random init"}, '
         f'{len(test_batches)} test images, train batch of {args.e2e_train_batch}')
 
@@ -209,6 +249,11 @@ def run_e2e_model(name: str, args: Namespace, spec: Optional[dict] = None) -> Di
         if do_train:
             res.update(train(key))
             res['train_solver'] = solver_steps(model)
+            if device.type == 'cuda':
+                # After the warm-up: cuDNN's workspaces and autotuning are settled.
+                _, peak = cuda_peak_during(lambda: train(key), device)
+                res['train_peak_mib'] = peak / MIB
+                solver_steps(model)
         log(f'[e2e:{name}] warm-up {key}: {res}')
     runs = {k: dict(infer=[], mask=[], train=[]) for k in rows}
     n_img = len(test_batches)
@@ -217,10 +262,10 @@ def run_e2e_model(name: str, args: Namespace, spec: Optional[dict] = None) -> Di
             timer = timers[id(model)]
             if do_infer:
                 timer.total = 0.0
-                runs[key]['infer'].append(median_time(lambda: infer(key), 1)[0] / n_img)
+                runs[key]['infer'].append(median_time(lambda: infer(key), 1, device)[0] / n_img)
                 runs[key]['mask'].append(timer.total / n_img)
             if do_train:
-                runs[key]['train'].append(median_time(lambda: train(key), 1)[0])
+                runs[key]['train'].append(median_time(lambda: train(key), 1, device)[0])
             solver_steps(model)
             log(f'[e2e:{name}] repeat {rep + 1} {key}: ' + ', '.join(
                 f'{k} {v[-1]:.3f}s' for k, v in runs[key].items() if v))
@@ -231,16 +276,17 @@ def run_e2e_model(name: str, args: Namespace, spec: Optional[dict] = None) -> Di
             if runs[key][run]:
                 res[metric] = statistics.median(runs[key][run])
         res['runs'] = runs[key]
-        for metric in ('infer_s_per_img', 'train_step_s'):
+        for metric in ('infer_s_per_img', 'train_step_s', 'train_peak_mib'):
             if metric in res:
-                res[metric.split('_s')[0] + '_ratio'] = res[metric] / results['stock'][metric]
+                ratio = metric.split('_s')[0] if metric != 'train_peak_mib' else 'train_peak'
+                res[ratio + '_ratio'] = res[metric] / results['stock'][metric]
     weights = 'trained demo checkpoints' if ckpts else 'random init (shared outside the mask head)'
     if args.e2e_refiner_from and not ckpts:
         weights += f'; IFR refiner weights from {args.e2e_refiner_from}'
     return dict(
         weights=weights,
-        data=(('fruits_nuts ' + args.fruits_root)
-              if spec['data'] == 'fruits' else 'config (data/shapes)'),
+        device=str(device),
+        data=data_label,
         forced_detections=(f'test_cfg.rcnn.score_thr=0, max_per_img={args.e2e_dets}'
                            if args.e2e_dets else "none: the config's own test_cfg"),
         ifr_test_solver=config_overrides[0] if config_overrides else None,

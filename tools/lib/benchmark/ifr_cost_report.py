@@ -8,7 +8,7 @@ functions return them.
 import json
 import os
 import os.path as osp
-from typing import Dict, Tuple
+from typing import Dict, List, Tuple
 
 from .ifr_cost_targets import targets_markdown
 
@@ -28,6 +28,33 @@ def _steps(steps: dict) -> str:
     return f"{_f(steps.get('fwd_steps'), '{:.1f}')} / {_f(steps.get('bwd_steps'), '{:.1f}')}"
 
 
+def syncs_markdown(syncs: Dict) -> List[str]:
+    """The ``syncs`` section's table: waits per solve, the op's and the refiner's."""
+
+    def pair(row, prefix):
+        calls, cuda = row.get(f'{prefix}_calls'), row.get(f'{prefix}_cuda')
+        if calls is None:
+            return '-'
+        return f'{calls}' if cuda is None else f'{calls} / {cuda}'
+
+    lines = [
+        '## Host-device synchronisations in one IFR solve', '',
+        f"The mask-head refiner of `{syncs['config']}` ({syncs['weights']}), {syncs['rois']} "
+        f"RoIs, on {syncs['device']}. Counted: calls that hand a device value to Python or "
+        'size a result by the data (`bool`, `.item()`, `int`, `.tolist()`, `nonzero`, boolean '
+        'masks)' + ('; after the slash, the synchronisations PyTorch reports '
+                    '(`torch.cuda.set_sync_debug_mode`).' if syncs['device'].startswith('cuda')
+                    else '.'), '',
+        '| solve | op alone | refiner forward | backward | fwd steps | bwd steps |',
+        '|---|---|---|---|---|---|'
+    ]
+    for label, r in syncs['rows'].items():
+        lines.append(f"| {label} | {pair(r, 'op')} | {pair(r, 'forward')} | "
+                     f"{pair(r, 'backward')} | {_f(r.get('fwd_steps'), '{:.1f}')} | "
+                     f"{_f(r.get('bwd_steps'), '{:.1f}')} |")
+    return lines + ['']
+
+
 def markdown(report: Dict) -> str:
     """Render ``report`` as markdown: the machine, then one table per section.
 
@@ -38,9 +65,11 @@ def markdown(report: Dict) -> str:
         str: The document.
     """
     m = report['machine']
+    gpu = (f"{m['gpu']} ({m['gpu_memory_gib']} GiB, CUDA {m['cuda']}; times from CUDA events) "
+           'with ' if m.get('gpu') else '')
     lines = [
         '# IFR cost against the stock mask head', '',
-        f"Machine: {m['cpu']}, {m['logical_cpus']} logical CPUs, {m['threads']} intra-op "
+        f"Machine: {gpu}{m['cpu']}, {m['logical_cpus']} logical CPUs, {m['threads']} intra-op "
         f"thread(s), torch {m['torch']}; load average at start {m['load_average']}. "
         f"Times: median of {report['repeats']} runs after a warm-up.", ''
     ]
@@ -72,10 +101,12 @@ def markdown(report: Dict) -> str:
             f'## Whole Mask R-CNN: {name}', '',
             f"Weights: {e2e['weights']}. Data: {e2e['data']}. Detections forced at "
             f"inference: {e2e['forced_detections']}. IFR's own "
-            f"test_solver (row `ifr`): {e2e.get('ifr_test_solver')}.", '',
+            f"test_solver (row `ifr`): {e2e.get('ifr_test_solver')}. "
+            f"Device: {e2e.get('device', 'cpu')}.", '',
             '| side | infer [s/img] | infer / stock | of which mask head [s/img] | dets/img | '
-            'fwd steps (infer) | train step [s] | train / stock | pos RoIs/step | '
-            'fwd / bwd steps (train) |', '|---|---|---|---|---|---|---|---|---|---|'
+            'fwd steps (infer) | train step [s] | train / stock | train peak [MiB] | '
+            'peak / stock | pos RoIs/step | fwd / bwd steps (train) |',
+            '|---|---|---|---|---|---|---|---|---|---|---|---|'
         ]
         for key, r in e2e['rows'].items():
             inf = r.get('infer_solver', {})
@@ -84,9 +115,14 @@ def markdown(report: Dict) -> str:
                 f"| {key} | {_f(r.get('infer_s_per_img'))} | {ratio} | "
                 f"{_f(r.get('mask_head_s_per_img'))} | {_f(r.get('dets_per_image'), '{:.0f}')} | "
                 f"{_f(inf.get('fwd_steps'), '{:.1f}')} | {_f(r.get('train_step_s'))} | "
-                f"{_f(r.get('train_ratio'), '{:.2f}')} | {r.get('pos_rois', '-')} | "
+                f"{_f(r.get('train_ratio'), '{:.2f}')} | "
+                f"{_f(r.get('train_peak_mib'), '{:.0f}')} | "
+                f"{_f(r.get('train_peak_ratio'), '{:.2f}')} | {r.get('pos_rois', '-')} | "
                 f"{_steps(r.get('train_solver', {}))} |")
         lines.append('')
+    syncs = report.get('syncs')
+    if syncs:
+        lines += syncs_markdown(syncs)
     acc = report.get('accuracy')
     if acc:
         lines += [

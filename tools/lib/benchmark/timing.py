@@ -1,4 +1,9 @@
-"""Wall-clock measurements and the machine they were taken on."""
+"""Wall-clock measurements and the machine they were taken on.
+
+On a CUDA device a timing is read off CUDA events recorded on the current
+stream around the call, after the device has finished earlier work (the
+host only queues kernels: its clock would measure the queueing).
+"""
 import os
 import platform
 import statistics
@@ -9,8 +14,12 @@ import torch
 from torch import nn
 
 
-def machine() -> Dict:
+def machine(device: str = 'cpu') -> Dict:
     """What a timing depends on: CPU model, cores, torch, threads and load.
+
+    Args:
+        device: The device measured on; a CUDA device adds ``gpu`` (its
+            name), ``cuda`` (torch's CUDA version) and ``gpu_memory_gib``.
 
     Returns:
         dict: ``cpu`` (model name from ``/proc/cpuinfo`` where there is one,
@@ -25,15 +34,35 @@ def machine() -> Dict:
             cpu = next(line.split(':', 1)[1].strip() for line in f if 'model name' in line)
     except (OSError, StopIteration):
         pass
-    return dict(
+    info = dict(
         cpu=cpu,
         logical_cpus=os.cpu_count(),
         torch=torch.__version__,
         threads=torch.get_num_threads(),
         load_average=os.getloadavg() if hasattr(os, 'getloadavg') else None)
+    if torch.device(device).type == 'cuda':
+        props = torch.cuda.get_device_properties(device)
+        info.update(gpu=props.name, cuda=torch.version.cuda,
+                    gpu_memory_gib=round(props.total_memory / 2**30, 1))
+    return info
 
 
-def median_time(fn: Callable[[], object], repeats: int) -> Tuple[float, List[float]]:
+def _on_cuda(device) -> bool:
+    return torch.device(device).type == 'cuda'
+
+
+def _cuda_seconds(fn: Callable[[], object], device) -> float:
+    torch.cuda.synchronize(device)
+    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    start.record()
+    fn()
+    end.record()
+    end.synchronize()
+    return start.elapsed_time(end) / 1000
+
+
+def median_time(fn: Callable[[], object], repeats: int,
+                device: str = 'cpu') -> Tuple[float, List[float]]:
     """Call ``fn`` ``repeats`` times and time each call.
 
     No warm-up call is made: callers that need one make it themselves (the
@@ -42,6 +71,8 @@ def median_time(fn: Callable[[], object], repeats: int) -> Tuple[float, List[flo
     Args:
         fn: Called without arguments; its result is discarded.
         repeats: Number of timed calls, at least 1.
+        device: Where ``fn`` computes; on a CUDA device each call is timed
+            with CUDA events, from an idle device to the end of its work.
 
     Returns:
         tuple: The median wall time in seconds and the list of all
@@ -49,6 +80,9 @@ def median_time(fn: Callable[[], object], repeats: int) -> Tuple[float, List[flo
     """
     runs = []
     for _ in range(repeats):
+        if _on_cuda(device):
+            runs.append(_cuda_seconds(fn, device))
+            continue
         start = time.perf_counter()
         fn()
         runs.append(time.perf_counter() - start)
@@ -56,27 +90,53 @@ def median_time(fn: Callable[[], object], repeats: int) -> Tuple[float, List[flo
 
 
 class MaskHeadTimer:
-    """Wall time spent inside a module's forward (forward pre/post hooks).
+    """Time spent inside a module's forward (forward pre/post hooks).
 
     The hooks stay registered for the module's lifetime; set :attr:`total`
-    to 0 before the span to measure.
+    to 0 before the span to measure. On a CUDA device the hooks record CUDA
+    events, read (after the device has caught up) when :attr:`total` is.
 
     Args:
         module: The module to time, typically a detector's mask head.
+        device: Where the module computes.
 
     Attributes:
         total (float): Seconds spent in ``module``'s forward calls since
             construction or the last reset.
     """
 
-    def __init__(self, module: nn.Module) -> None:
-        self.total = 0.0
+    def __init__(self, module: nn.Module, device: str = 'cpu') -> None:
+        self.cuda = _on_cuda(device)
+        self._total = 0.0
         self._start = None
+        self._events: List[Tuple] = []
         module.register_forward_pre_hook(self._pre)
         module.register_forward_hook(self._post)
 
+    @property
+    def total(self) -> float:
+        if self._events:
+            self._events[-1][1].synchronize()
+            self._total += sum(a.elapsed_time(b) for a, b in self._events) / 1000
+            self._events = []
+        return self._total
+
+    @total.setter
+    def total(self, value: float) -> None:
+        self._events = []
+        self._total = value
+
     def _pre(self, *_):
-        self._start = time.perf_counter()
+        if self.cuda:
+            self._start = torch.cuda.Event(enable_timing=True)
+            self._start.record()
+        else:
+            self._start = time.perf_counter()
 
     def _post(self, *_):
-        self.total += time.perf_counter() - self._start
+        if self.cuda:
+            end = torch.cuda.Event(enable_timing=True)
+            end.record()
+            self._events.append((self._start, end))
+        else:
+            self._total += time.perf_counter() - self._start

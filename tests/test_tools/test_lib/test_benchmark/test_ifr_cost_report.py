@@ -52,7 +52,8 @@ def test_e2e_and_accuracy_tables():
                rows=dict(
                    stock=dict(infer_s_per_img=0.5, infer_ratio=1.0, mask_head_s_per_img=0.05,
                               dets_per_image=100, infer_solver={}, train_step_s=1.0,
-                              train_ratio=1.0, pos_rois=64, train_solver={}),
+                              train_ratio=1.0, pos_rois=64, train_solver={},
+                              train_peak_mib=512.4, train_peak_ratio=1.0),
                    jfb=dict(train_step_s=1.5, train_ratio=1.5, pos_rois=64,
                             train_solver=dict(fwd_steps=6.0))))
     acc = dict(config='ifr.py', checkpoint='ifr.pth', images=10,
@@ -70,8 +71,8 @@ def test_e2e_and_accuracy_tables():
     md = markdown(_report(e2e=dict(custom=e2e), accuracy=acc))
     assert "IFR's own test_solver (row `ifr`): {'tol': 0.03}." in md
     assert _table_rows(md, 'Whole Mask R-CNN: custom') == [
-        '| stock | 0.500 | 1.00 | 0.050 | 100 | - | 1.000 | 1.00 | 64 | - |',
-        '| jfb | - | - | - | - | - | 1.500 | 1.50 | 64 | 6.0 / - |',
+        '| stock | 0.500 | 1.00 | 0.050 | 100 | - | 1.000 | 1.00 | 512 | 1.00 | 64 | - |',
+        '| jfb | - | - | - | - | - | 1.500 | 1.50 | - | - | 64 | 6.0 / - |',
     ]
     assert 'Backbone + RPN + box head: 0.250 s/img' in md
     assert _table_rows(md, 'Mask AP against the inference solve') == [
@@ -80,6 +81,21 @@ def test_e2e_and_accuracy_tables():
         '| stock head (`iter_9.pth`) | 25.0 | | | | mask head 0.010 | | 0.260 |',
     ]
     assert md.index('## Whole Mask R-CNN') < md.index('## Mask AP')
+
+
+def test_syncs_table_shows_pytorchs_count_on_cuda():
+    rows = {'unroll K=2': dict(op_calls=0, op_cuda=0, forward_calls=1, forward_cuda=1,
+                               fwd_steps=2.0),
+            'training': dict(op_calls=30, op_cuda=None, forward_calls=31, forward_cuda=None,
+                             backward_calls=12, backward_cuda=None, fwd_steps=15.0,
+                             bwd_steps=6.5)}
+    syncs = dict(config='r50.py', weights='random init', rois=100, device='cuda', rows=rows)
+    md = markdown(_report(syncs=syncs))
+    assert 'synchronisations PyTorch reports' in md
+    assert _table_rows(md, 'Host-device synchronisations') == [
+        '| unroll K=2 | 0 / 0 | 1 / 1 | - | 2.0 | - |',
+        '| training | 30 | 31 | 12 | 15.0 | 6.5 |',
+    ]
 
 
 def test_write_report_writes_json_and_markdown(tmp_path):
