@@ -305,9 +305,10 @@ class IFRRefiner(BaseModule):
             return 'unroll'
         return self.mode
 
-    def _solve_overrides(self) -> dict:
-        """Per-call options of the ``'deq'`` op: the budget, the warm-up, or
-        the eval-time overrides of ``solver``."""
+    def solve_overrides(self) -> dict:
+        """The options a ``'deq'`` refiner passes to its op in the current
+        state (training or eval, warm-up, budget, ``test_solver``): what it
+        runs, for tools that call the op themselves."""
         if self.unroll_warmup:
             # Validation during the warm-up runs unrolled, as training does.
             return dict(solver='unroll', max_iter=self.unroll_warmup)
@@ -355,7 +356,7 @@ class IFRRefiner(BaseModule):
         if self.mode == 'unroll':
             overrides = dict(solver='unroll', max_iter=self.num_steps)
         else:
-            overrides = self._solve_overrides()
+            overrides = self.solve_overrides()
         if self.initializer is not None and (h0 is None or training):
             # X detached: the guess must not shape the features it reads.
             guess = self.initializer(x.detach())

@@ -1,6 +1,6 @@
 """The ``syncs`` section of the IFR cost benchmark: host-device waits of one IFR solve.
 
-The R-50 IFR config's mask-head refiner (random weights, ``--sync-rois`` RoI
+The R-50 IFR config's mask-head refiner (the paper's protocol) (random weights, ``--sync-rois`` RoI
 features ``N(0, 1)`` of 256 x 14 x 14) solves once per setting on
 ``--device``, after a warm-up solve; :class:`~.syncs.SyncCounter` counts the
 synchronisations of the op alone (``deq_fixed_point``), of the refiner's
@@ -32,8 +32,9 @@ from ..progress import log
 from .solves import PAPER_SOLVER
 from .syncs import SyncCounter
 
-#: The config whose mask-head refiner is measured.
-SYNC_CONFIG = 'configs/ifr/mask_rcnn_r50_ifr_1x.py'
+#: The config whose mask-head refiner is measured: the paper's protocol (the
+#: default's fixed budget is the ``unroll K=2`` row).
+SYNC_CONFIG = 'configs/ifr/mask_rcnn_r50_ifr-deq_1x.py'
 #: Fixed-step inference solves measured: K plain block evaluations.
 UNROLL_STEPS = (2, 3)
 
@@ -67,20 +68,19 @@ def run_syncs(args: Namespace) -> Dict:
     refiner = MODELS.build(copy.deepcopy(cfg.model.roi_head.mask_head.ifr_cfg))
     refiner.init_weights()
     refiner.to(device)
-    config_test_solver = dict(refiner.test_overrides)
+    config_test_solver = refiner.test_solver
     gen = torch.Generator().manual_seed(args.seed)
     x = torch.randn(args.sync_rois, refiner.in_channels, 14, 14, generator=gen).to(device)
     rows = {}
     for label, overrides in sync_settings().items():
         training = overrides is None
         refiner.train(training)
-        refiner.test_overrides = dict(config_test_solver if overrides == 'config' else
-                                      overrides or {})
+        refiner.set_test_solver(config_test_solver if overrides == 'config' else overrides)
 
         def op():
-            solve = {} if training else refiner._eval_overrides()
             with torch.set_grad_enabled(training):
-                return refiner.deq(refiner.block, x, params=refiner._params(), **solve)
+                return refiner.deq(refiner.block, x, params=list(refiner.block.parameters()),
+                                   **refiner.solve_overrides())
 
         def forward():
             with torch.set_grad_enabled(training):
@@ -104,7 +104,7 @@ def run_syncs(args: Namespace) -> Dict:
         if stats.backward is not None:
             row['bwd_steps'] = float(stats.backward.nstep.float().mean())
         if not training:
-            row['test_solver'] = refiner.test_overrides
+            row['test_solver'] = refiner.test_solver
         refiner.pop_stats()
         x.grad = None
         rows[label] = row

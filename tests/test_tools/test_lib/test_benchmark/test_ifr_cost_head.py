@@ -28,8 +28,14 @@ def _args(**kwargs):
 
 def test_rows_refiner_configs():
     solver, test_solver = refiner_defaults()
-    assert row_refiner_cfg(HEAD_ROWS['default']) == dict(
-        type='IFRRefiner', solver=solver, test_solver=test_solver)
+    # The project default is the head's own refiner (a budget); the paper's
+    # protocol as configured is the solve with the mask heads' test_solver.
+    assert row_refiner_cfg(HEAD_ROWS['default']) == {}
+    assert row_refiner_cfg(HEAD_ROWS['budget3']) == dict(
+        test_solver=dict(solver='unroll', max_iter=3))
+    assert row_refiner_cfg(HEAD_ROWS['deq']) == dict(
+        type='IFRRefiner', budget=None, solver=solver, test_solver=test_solver)
+    assert row_refiner_cfg(HEAD_ROWS['paper'])['budget'] is None
     # No test_solver: the training solve at inference too.
     assert row_refiner_cfg(HEAD_ROWS['paper'])['test_solver'] == {}
     assert row_refiner_cfg(HEAD_ROWS['paper'])['solver'] == PAPER_SOLVER
