@@ -264,8 +264,8 @@ def test_shared_convs_demo_differs_from_the_baseline_only_in_the_head_type():
 def test_every_demo_config_is_covered():
     names = {osp.basename(p) for p in glob.glob(osp.join(DEMO_DIR, '*.py'))}
     frameworks = ('bmask-rcnn', 'meinst', 'blendmask')
-    variants = ('deq', 'budget-only', 'jacreg', 'jfb', 'phantom', 'torchinit', 'deq-from-start', 'late-switch',
-                'branch-gain')
+    variants = ('deq', 'budget-only', 'jacreg', 'jfb', 'phantom', 'torchinit', 'deq-from-start',
+                'late-switch', 'branch-gain')
     assert names == {f'mask-rcnn_mbv2_fpn_{p}_{s}.py' for p in PAIRS
                      for s in ('baseline', 'ifr')} | {
                          f'mask-rcnn_mbv2_fpn_shapes_ifr-{v}.py' for v in variants} | {
