@@ -178,23 +178,27 @@ def test_sipmask_video_pair_differs_only_in_the_box_head_towers_and_ifr_runtime(
 def _variant_ifr_cfg(cand, reference):
     """Pop the ``ifr_cfg`` of both configs; the keys of the reference's
     stay as they were in the variant's, and the rest is returned."""
-    ref_cfg = reference['model']['roi_head']['mask_head'].pop('ifr_cfg')
+    ref_cfg = reference['model']['roi_head']['mask_head'].pop('ifr_cfg', {})
     cfg = cand['model']['roi_head']['mask_head'].pop('ifr_cfg')
     for key, value in ref_cfg.items():
         assert cfg.pop(key) == value, key
     return cfg
 
 
-@pytest.mark.parametrize('schedule', ['shapes', 'shapes-2x'])
-def test_deq_demo_differs_only_in_the_budget(schedule):
-    """The paper's protocol, one key away from the default."""
-    ifr, deq = _demo(schedule, 'ifr').to_dict(), _demo(schedule, 'ifr-deq').to_dict()
-    assert deq['model']['roi_head']['mask_head'].pop('ifr_cfg') == dict(budget=None)
-    assert deq == ifr
+@pytest.mark.parametrize('schedule, variant, ifr_cfg', [
+    ('shapes', 'ifr-budget', dict(budget=2, fp_correction=dict(gamma=0.8))),
+    ('shapes-2x', 'ifr-budget', dict(budget=2, fp_correction=dict(gamma=0.8))),
+    ('shapes', 'ifr-budget-only', dict(budget=2)),
+])
+def test_budget_demos_differ_only_in_the_refiners_budget(schedule, variant, ifr_cfg):
+    """The model at the stock model's cost, one key away from the default."""
+    ifr, cand = _demo(schedule, 'ifr').to_dict(), _demo(schedule, variant).to_dict()
+    assert cand['model']['roi_head']['mask_head'].pop('ifr_cfg') == ifr_cfg
+    assert cand == ifr
 
 
 def test_jacobian_regularised_demo_differs_only_in_jac_reg():
-    ifr, jac = _demo('shapes', 'ifr-deq').to_dict(), _demo('shapes', 'ifr-jacreg').to_dict()
+    ifr, jac = _demo('shapes', 'ifr').to_dict(), _demo('shapes', 'ifr-jacreg').to_dict()
     ifr_cfg = _variant_ifr_cfg(jac, ifr)
     assert ifr_cfg == dict(type='IFRRefiner', jac_reg=dict(weight=2.0))
     assert jac == ifr
@@ -204,7 +208,7 @@ def test_jacobian_regularised_demo_differs_only_in_jac_reg():
 @pytest.mark.parametrize('variant, steps, damping', [('jfb', 1, None), ('phantom', 5, 0.5)])
 def test_phantom_gradient_demos_differ_only_in_the_gradient(variant, steps, damping):
     from mmifr.models.layers.ifr_refiner import DEFAULT_SOLVER
-    ifr, cand = _demo('shapes', 'ifr-deq').to_dict(), _demo('shapes', f'ifr-{variant}').to_dict()
+    ifr, cand = _demo('shapes', 'ifr').to_dict(), _demo('shapes', f'ifr-{variant}').to_dict()
     ifr_cfg = _variant_ifr_cfg(cand, ifr)
     assert ifr_cfg.pop('type') == 'IFRRefiner'
     solver = ifr_cfg.pop('solver')
@@ -218,7 +222,7 @@ def test_phantom_gradient_demos_differ_only_in_the_gradient(variant, steps, damp
 
 
 def test_torchinit_demo_differs_only_in_the_block_conv_init():
-    ifr, cand = _demo('shapes', 'ifr-deq').to_dict(), _demo('shapes', 'ifr-torchinit').to_dict()
+    ifr, cand = _demo('shapes', 'ifr').to_dict(), _demo('shapes', 'ifr-torchinit').to_dict()
     ifr_cfg = _variant_ifr_cfg(cand, ifr)
     assert ifr_cfg == dict(
         type='IFRRefiner', block=dict(type='DoubleResidualBlock', conv_init='pytorch'))
@@ -226,7 +230,7 @@ def test_torchinit_demo_differs_only_in_the_block_conv_init():
 
 
 def test_branch_gain_demo_differs_only_in_the_block_branch_gain():
-    ifr, cand = _demo('shapes', 'ifr-deq').to_dict(), _demo('shapes', 'ifr-branch-gain').to_dict()
+    ifr, cand = _demo('shapes', 'ifr').to_dict(), _demo('shapes', 'ifr-branch-gain').to_dict()
     ifr_cfg = _variant_ifr_cfg(cand, ifr)
     assert ifr_cfg == dict(
         type='IFRRefiner', block=dict(type='DoubleResidualBlock', branch_gain_init=0.5))
@@ -234,7 +238,7 @@ def test_branch_gain_demo_differs_only_in_the_block_branch_gain():
 
 
 def test_deq_from_start_demo_differs_only_in_the_warmup_hook():
-    ifr = _demo('shapes', 'ifr-deq').to_dict()
+    ifr = _demo('shapes', 'ifr').to_dict()
     cand = _demo('shapes', 'ifr-deq-from-start').to_dict()
     hooks = ifr.pop('custom_hooks')
     assert [h for h in hooks if h['type'] != 'IFRUnrollWarmupHook'] == cand.pop('custom_hooks')
@@ -242,7 +246,7 @@ def test_deq_from_start_demo_differs_only_in_the_warmup_hook():
 
 
 def test_late_switch_demo_differs_only_in_the_switch_ratio():
-    ifr = _demo('shapes', 'ifr-deq').to_dict()
+    ifr = _demo('shapes', 'ifr').to_dict()
     cand = _demo('shapes', 'ifr-late-switch').to_dict()
     hooks, cand_hooks = ifr.pop('custom_hooks'), cand.pop('custom_hooks')
     assert [h['type'] for h in hooks] == [h['type'] for h in cand_hooks]
@@ -264,13 +268,13 @@ def test_shared_convs_demo_differs_from_the_baseline_only_in_the_head_type():
 def test_every_demo_config_is_covered():
     names = {osp.basename(p) for p in glob.glob(osp.join(DEMO_DIR, '*.py'))}
     frameworks = ('bmask-rcnn', 'meinst', 'blendmask')
-    variants = ('deq', 'budget-only', 'jacreg', 'jfb', 'phantom', 'torchinit', 'deq-from-start',
+    variants = ('budget', 'budget-only', 'jacreg', 'jfb', 'phantom', 'torchinit', 'deq-from-start',
                 'late-switch', 'branch-gain')
     assert names == {f'mask-rcnn_mbv2_fpn_{p}_{s}.py' for p in PAIRS
                      for s in ('baseline', 'ifr')} | {
                          f'mask-rcnn_mbv2_fpn_shapes_ifr-{v}.py' for v in variants} | {
                              'mask-rcnn_mbv2_fpn_shapes_shared-convs.py',
-                             'mask-rcnn_mbv2_fpn_shapes-2x_ifr-deq.py'} | {
+                             'mask-rcnn_mbv2_fpn_shapes-2x_ifr-budget.py'} | {
                                  f'{m}_mbv2_fpn_shapes_{s}.py' for m in frameworks
                                  for s in ('baseline', 'ifr')} | {
                                      f'meinst_mbv2_fpn_shapes-3x_{s}.py'

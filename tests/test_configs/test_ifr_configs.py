@@ -182,15 +182,10 @@ def _expected_test_solver(rel_path, refiner_name, model):
     return {}
 
 
-def _expected_budget(rel_path, refiner_name, model):
-    """The RoI mask heads default to a budget of 2; the paper's protocol
-    (the ablations, the -deq configs) and the dense heads solve."""
-    head = model.get_submodule(refiner_name.rsplit('.', 2)[0])
-    name = osp.basename(_id(rel_path))
-    if name in ABLATIONS or '-deq' in name or not isinstance(
-            head, (IFRConvFCMaskHead, IFRHTCMaskHead, IFRBoundaryPreservingMaskHead)):
-        return None
-    return 2
+def _expected_budget(rel_path):
+    """The paper's protocol (a solve) everywhere but the configs at the
+    stock model's cost."""
+    return 2 if '-budget' in osp.basename(_id(rel_path)) else None
 
 
 def _framework(rel_path):
@@ -303,7 +298,7 @@ def test_config_builds(rel_path):
             expected['mid_channels'] = refiner.channels
         assert actual == expected, name
         assert refiner.test_solver == _expected_test_solver(rel_path, name, model), name
-        assert refiner.budget == _expected_budget(rel_path, name, model), name
+        assert refiner.budget == _expected_budget(rel_path), name
 
     hooks = [HOOKS.build(dict(h)) for h in cfg.get('custom_hooks', [])]
     warmup = [h for h in hooks if isinstance(h, IFRUnrollWarmupHook)]

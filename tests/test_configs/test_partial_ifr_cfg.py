@@ -20,7 +20,8 @@ BASES = ('configs/ifr/demo/mask-rcnn_mbv2_fpn_shapes_ifr.py', 'configs/ifr/mask_
 
 #: key -> (value as Python, the same as --cfg-options strings, check of the refiner)
 KEYS = {
-    'type': ('IFRRefiner', ['type=IFRRefiner'], lambda r: r.budget == 2),
+    'type': ('IFRRefiner', ['type=IFRRefiner'],
+             lambda r: r.budget is None and r.test_solver == MASK_HEAD_TEST_SOLVER),
     'mode': ('unroll', ['mode=unroll'], lambda r: r.mode == 'unroll' and r.budget is None),
     'num_steps': (3, ['num_steps=3'], lambda r: r.num_steps == 3),
     'block': (dict(mid_channels=64), ['block.mid_channels=64'],
@@ -31,11 +32,8 @@ KEYS = {
                     ['test_solver.solver=unroll', 'test_solver.max_iter=3'],
                     lambda r: r.test_solver == dict(solver='unroll', max_iter=3)),
     'jac_reg': (dict(weight=0.5), ['jac_reg.weight=0.5'], lambda r: r.jac_reg['weight'] == 0.5),
-    'budget': (None, ['budget=None'],
-               lambda r: r.budget is None and r.fp_correction is None
-               and r.test_solver == MASK_HEAD_TEST_SOLVER),
-    'fp_correction': (dict(gamma=0.5), ['fp_correction.gamma=0.5'],
-                      lambda r: r.fp_correction == dict(gamma=0.5) and r.budget == 2),
+    'budget': (2, ['budget=2'],
+               lambda r: r.budget == 2 and r.fp_correction is None and r.test_solver == {}),
     'initializer': (dict(mid_channels=8), ['initializer.mid_channels=8'],
                     lambda r: r.initializer.reduce.out_channels == 8),
 }
@@ -87,6 +85,20 @@ def test_key_alone_from_cfg_options(base, key):
     refiner = _refiner(cfg)
     assert check(refiner)
     _defaults_hold_for_the_rest(refiner, key)
+
+
+@pytest.mark.parametrize('base', BASES)
+def test_fp_correction_alone_asks_for_a_budget_and_works_beside_one(base):
+    """fixed-point correction supervises a budget's iterates: alone it is
+    refused with what to set; with ``budget`` it applies."""
+    cfg = Config.fromfile(osp.join(REPO_ROOT, base))
+    cfg.merge_from_dict({'model.roi_head.mask_head.ifr_cfg.fp_correction.gamma': 0.5})
+    with pytest.raises(ValueError, match='fp_correction supervises the iterates of a fixed '
+                       r'budget; set budget \(e.g. budget=2\)'):
+        _refiner(cfg)
+    cfg.merge_from_dict({'model.roi_head.mask_head.ifr_cfg.budget': 2})
+    refiner = _refiner(cfg)
+    assert refiner.fp_correction == dict(gamma=0.5) and refiner.budget == 2
 
 
 def test_a_bad_value_alone_names_itself():

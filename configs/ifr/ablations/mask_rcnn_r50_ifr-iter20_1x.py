@@ -1,5 +1,5 @@
 # Table 7: 20 Broyden iterations, forward and backward.
-_base_ = '../mask_rcnn_r50_ifr-deq_1x.py'
+_base_ = '../mask_rcnn_r50_ifr_1x.py'
 
 model = dict(
     roi_head=dict(
@@ -7,5 +7,5 @@ model = dict(
             ifr_cfg=dict(
                 solver=dict(max_iter=20, backward_max_iter=20),
                 # Table 7 evaluates each model with its own solve: no looser
-                # inference tolerance (the base config's test_solver).
-                test_solver=dict(_delete_=True)))))
+                # inference tolerance (the mask heads' default test_solver).
+                test_solver=dict()))))

@@ -6,7 +6,7 @@
 # 1/23 as much; the trained block: 1/64); at gain 0.5 it needs 13.5 steps and
 # is local (1/63), as the trained block is. Negative over seed 0 (row 10 of
 # docs/ifr_vs_stock_head.md): the weaker refinement trails in training.
-_base_ = './mask-rcnn_mbv2_fpn_shapes_ifr-deq.py'
+_base_ = './mask-rcnn_mbv2_fpn_shapes_ifr.py'
 
 model = dict(
     roi_head=dict(

@@ -2,7 +2,7 @@
 # ICML 2021): the penalty on ||dF/dH||_F^2 at the refined feature makes the
 # block contract faster, so the inference solve needs fewer steps for the
 # same tolerance (measured in docs/performance.md).
-_base_ = './mask-rcnn_mbv2_fpn_shapes_ifr-deq.py'
+_base_ = './mask-rcnn_mbv2_fpn_shapes_ifr.py'
 
 model = dict(
     roi_head=dict(

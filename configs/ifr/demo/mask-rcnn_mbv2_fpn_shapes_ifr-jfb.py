@@ -3,7 +3,7 @@
 # gradient flows through one differentiable F step at H* instead of the
 # adjoint solve, which makes the DEQ phase's training step cheaper (measured
 # in docs/performance.md). The forward solve is the project default.
-_base_ = './mask-rcnn_mbv2_fpn_shapes_ifr-deq.py'
+_base_ = './mask-rcnn_mbv2_fpn_shapes_ifr.py'
 
 model = dict(
     roi_head=dict(

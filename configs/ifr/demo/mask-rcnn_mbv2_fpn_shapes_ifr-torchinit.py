@@ -4,7 +4,7 @@
 # scale does not change the forward; under AdamW it sets how fast the
 # convs turn: the update per step is ~lr per weight, so 2.5x smaller weights
 # (std 0.012 vs 0.029) turn 2.5x faster.
-_base_ = './mask-rcnn_mbv2_fpn_shapes_ifr-deq.py'
+_base_ = './mask-rcnn_mbv2_fpn_shapes_ifr.py'
 
 model = dict(
     roi_head=dict(

@@ -10,9 +10,9 @@ with read_base():
     from .._base_.schedules.schedule_1x import *  # noqa: F401,F403
     from ._base_.ifr_runtime import *  # noqa: F401,F403
 
-# The refiner's settings are its defaults for the RoI mask heads, as in the classic config: the
-# head's budget=2 with fixed-point correction (not spelled out, so that each may be overridden
-# alone); budget=None is the paper's protocol, with this solve.
+# The refiner's settings are its defaults, spelled out as in the classic config; inference takes
+# the RoI mask heads' default test_solver (not spelled out, so that ifr_cfg.budget=2 alone runs
+# its budget at inference).
 model.update(  # noqa: F405
     dict(
         roi_head=dict(
@@ -24,8 +24,7 @@ model.update(  # noqa: F405
                     num_steps=4,
                     block=dict(type=DoubleResidualBlock, mid_channels=256, form='bounded'),
                     # The paper's solve (Broyden, 15/15 steps, tol 1e-3), a 5-update history and
-                    # 64-RoI chunks (chunks do not change the result; docs/performance.md); used
-                    # with budget=None.
+                    # 64-RoI chunks (chunks do not change the result; docs/performance.md).
                     solver=dict(
                         solver='broyden',
                         max_iter=15,

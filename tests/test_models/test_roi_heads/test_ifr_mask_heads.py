@@ -248,13 +248,13 @@ def test_mask_heads_default_to_the_cheaper_inference_solve(head_type):
         return ref
 
     assert MASK_HEAD_TEST_SOLVER == dict(tol=1e-2, output='fz')
-    # The default is a fixed budget: inference runs it, no solve to loosen.
-    assert refiner().test_solver == {} and refiner().budget == 2
-    assert refiner(budget=None).test_solver == MASK_HEAD_TEST_SOLVER
+    assert refiner().test_solver == MASK_HEAD_TEST_SOLVER and refiner().budget is None
     # The paper's protocol on request: the training solve at test time.
-    assert refiner(budget=None, test_solver=dict()).test_solver == {}
-    assert refiner(budget=None, test_solver=None).test_solver == {}
-    assert refiner(budget=None, test_solver=dict(max_iter=4)).test_solver == dict(max_iter=4)
+    assert refiner(test_solver=dict()).test_solver == {}
+    assert refiner(test_solver=None).test_solver == {}
+    assert refiner(test_solver=dict(max_iter=4)).test_solver == dict(max_iter=4)
+    # A budget runs itself at inference: no solve to loosen.
+    assert refiner(budget=2).test_solver == {}
 
 
 def test_refiner_default_solve_is_the_papers_with_memory_bounds():

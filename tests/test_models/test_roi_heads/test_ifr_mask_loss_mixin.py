@@ -12,6 +12,7 @@ from mmdet.registry import MODELS
 from mmdet.testing import demo_mm_inputs
 from mmdet.utils import register_all_modules
 from mmifr.models.layers.ifr_refiner import fp_correction_weights
+from mmifr.models.roi_heads.mask_heads.ifr_conv_fc_mask_head import BUDGET_IFR_CFG
 
 C, NUM_CLASSES, IMG = 16, 4, 64
 REPO_ROOT = osp.join(osp.dirname(__file__), *[osp.pardir] * 3)
@@ -100,8 +101,8 @@ def test_every_iterate_gets_the_heads_own_loss(name):
     assert block_weight.grad is not None and block_weight.grad.abs().sum() > 0
 
 
-def test_the_default_mask_head_trains_with_budget_2_and_fpc():
-    head = _roi_head('mask_rcnn')
+def test_the_budget_recipe_trains_with_fpc_and_infers_with_its_budget():
+    head = _roi_head('mask_rcnn', **BUDGET_IFR_CFG)
     refiner = head.mask_head.convs[0]
     assert (refiner.budget, refiner.fp_correction) == (2, dict(gamma=0.8))
     losses = _losses(head)
@@ -114,7 +115,7 @@ def test_the_default_mask_head_trains_with_budget_2_and_fpc():
 
 
 def test_no_positive_roi_gives_finite_zero_correction_losses():
-    head = _roi_head('mask_rcnn')
+    head = _roi_head('mask_rcnn', **BUDGET_IFR_CFG)
     feats, proposals, samples = _inputs()
     for sample in samples:
         sample.gt_instances = sample.gt_instances[:0]
@@ -124,7 +125,7 @@ def test_no_positive_roi_gives_finite_zero_correction_losses():
 
 def test_htc_head_supervises_logits_and_drops_feature_only_passes():
     head = MODELS.build(dict(type='IFRHTCMaskHead', num_classes=NUM_CLASSES, in_channels=C,
-                             conv_out_channels=C, with_conv_res=True))
+                             conv_out_channels=C, with_conv_res=True, ifr_cfg=BUDGET_IFR_CFG))
     head.init_weights()
     head.train()
     x, res = torch.randn(3, C, 14, 14), torch.randn(3, C, 14, 14)

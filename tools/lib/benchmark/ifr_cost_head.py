@@ -26,6 +26,7 @@ from ..models import build_detector, build_loader
 from ..progress import log, quiet_mmengine
 from ..roi_features import gt_roi_features
 from .released_solver import register_v0
+from mmifr.models.roi_heads.mask_heads.ifr_conv_fc_mask_head import BUDGET_IFR_CFG
 from .solves import PAPER_SOLVER, refiner_defaults, solver_steps
 from .timing import median_time
 
@@ -98,15 +99,19 @@ HEAD_ROWS = {
         label='IFR, phantom gradient (5 steps, damping 0.5)',
         solver=dict(PAPER_SOLVER, grad='phantom', phantom_steps=5, phantom_damping=0.5),
         lever='inexact gradient (Geng et al. 2021)'),
-    'deq': dict(
-        label='IFR, paper protocol as configured (budget=None: the solve + mask-head test_solver)',
+    'default': dict(
+        label='IFR, project defaults (training solve + mask-head test_solver)',
         solver='default',
         test_solver='default',
         lever='memory 5 + chunks of 64 (training); tol 1e-2 + output fz (inference)'),
-    'default': dict(
-        label='IFR, project default (budget=2 + fixed-point correction)',
-        default=True,
+    'budget2': dict(
+        label='IFR at the stock cost (budget=2 + fixed-point correction)',
+        ifr_cfg=BUDGET_IFR_CFG,
         lever='2 block evaluations in training and inference; the mask loss on both iterates'),
+    'budget2_only': dict(
+        label='IFR, budget=2 alone (no fixed-point correction)',
+        ifr_cfg=dict(budget=2),
+        lever='2 block evaluations in training and inference'),
 }
 #: Inference-only rows: the paper's training solve, a cheaper test-time solve.
 INFER_ROWS = {
@@ -126,12 +131,11 @@ for _key, _ts in INFER_ROWS.items():
         test_solver=_ts,
         infer_only=True,
         lever='inference solve only')
-#: Inference-only rows of the default model at other budgets.
+#: Inference-only rows of the budget model at other budgets.
 for _k in (1, 3, 4):
-    HEAD_ROWS[f'budget{_k}'] = dict(
-        label=f'IFR default, inference at K={_k} evaluations',
-        default=True,
-        test_solver=dict(solver='unroll', max_iter=_k),
+    HEAD_ROWS[f'budget2_infer{_k}'] = dict(
+        label=f'IFR budget=2, inference at K={_k} evaluations',
+        ifr_cfg=dict(BUDGET_IFR_CFG, test_solver=dict(solver='unroll', max_iter=_k)),
         infer_only=True,
         lever='inference budget only')
 
@@ -139,21 +143,19 @@ for _k in (1, 3, 4):
 def row_refiner_cfg(row: dict) -> dict:
     """The ``ifr_cfg`` (an ``IFRRefiner`` config) of an IFR row of :data:`HEAD_ROWS`.
 
-    A ``default`` row is the RoI mask heads' default refiner (its
-    ``test_solver`` only, if any, given); the others are DEQ solves
-    (``budget=None``), where ``'default'`` stands for the project's solve of
-    the paper's protocol (see
+    A row with ``ifr_cfg`` gives it whole; the others are DEQ solves, where
+    ``'default'`` stands for the project's default solve (see
     :func:`~tools.lib.benchmark.solves.refiner_defaults`) and a row without
     ``test_solver`` keeps the training solve at inference.
     """
-    if row.get('default'):
-        return dict(test_solver=row['test_solver']) if row.get('test_solver') else {}
+    if 'ifr_cfg' in row:
+        return copy.deepcopy(row['ifr_cfg'])
     solver_default, test_default = refiner_defaults()
     solver = solver_default if row.get('solver') == 'default' else row['solver']
     test_solver = row.get('test_solver')
     if test_solver == 'default':
         test_solver = test_default
-    return dict(type='IFRRefiner', budget=None, solver=solver, test_solver=test_solver or {})
+    return dict(type='IFRRefiner', solver=solver, test_solver=test_solver or {})
 
 
 def build_head(row: dict, args: Namespace) -> nn.Module:

@@ -1,6 +1,6 @@
 """The ``syncs`` section of the IFR cost benchmark: host-device waits of one IFR solve.
 
-The R-50 IFR config's mask-head refiner (the paper's protocol) (random weights, ``--sync-rois`` RoI
+The R-50 IFR config's mask-head refiner (random weights, ``--sync-rois`` RoI
 features ``N(0, 1)`` of 256 x 14 x 14) solves once per setting on
 ``--device``, after a warm-up solve; :class:`~.syncs.SyncCounter` counts the
 synchronisations of the op alone (``deq_fixed_point``), of the refiner's
@@ -27,14 +27,15 @@ from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
 from mmdet.registry import MODELS
+from mmifr.engine.hooks import find_refiners
 from ..models import resolve_config
 from ..progress import log
 from .solves import PAPER_SOLVER
 from .syncs import SyncCounter
 
-#: The config whose mask-head refiner is measured: the paper's protocol (the
-#: default's fixed budget is the ``unroll K=2`` row).
-SYNC_CONFIG = 'configs/ifr/mask_rcnn_r50_ifr-deq_1x.py'
+#: The config whose mask-head refiner is measured (the fixed budget of
+#: ``mask_rcnn_r50_ifr-budget_1x.py`` is the ``unroll K=2`` row).
+SYNC_CONFIG = 'configs/ifr/mask_rcnn_r50_ifr_1x.py'
 #: Fixed-step inference solves measured: K plain block evaluations.
 UNROLL_STEPS = (2, 3)
 
@@ -65,7 +66,9 @@ def run_syncs(args: Namespace) -> Dict:
     cfg = Config.fromfile(resolve_config(SYNC_CONFIG))
     init_default_scope(cfg.get('default_scope', 'mmdet'))
     torch.manual_seed(args.seed)
-    refiner = MODELS.build(copy.deepcopy(cfg.model.roi_head.mask_head.ifr_cfg))
+    # Through the head, so that its defaults (the inference solve) apply.
+    head = MODELS.build(copy.deepcopy(cfg.model.roi_head.mask_head))
+    (refiner, ) = find_refiners(head).values()
     refiner.init_weights()
     refiner.to(device)
     config_test_solver = refiner.test_solver

@@ -7,7 +7,7 @@ from torch import Tensor
 from mmdet.registry import MODELS
 from mmifr.models.layers import IFRTowerMixin
 from .boundary_preserving_mask_head import BoundaryPreservingMaskHead
-from .ifr_conv_fc_mask_head import MASK_HEAD_IFR_CFG, MASK_HEAD_TEST_SOLVER
+from .ifr_conv_fc_mask_head import MASK_HEAD_TEST_SOLVER
 from .ifr_mask_loss_mixin import IFRMaskLossMixin
 
 
@@ -20,9 +20,9 @@ class IFRBoundaryPreservingMaskHead(IFRMaskLossMixin, IFRTowerMixin, BoundaryPre
     different signal (the 28x28 boundary features after the stride-2 conv,
     fused with the mask tower's output), the paper replaces "the stacked
     convolutions in the mask head" and says nothing of them, and two convs
-    are not the four-conv tower IFR is built to replace. The default refiner
-    is that of :class:`IFRConvFCMaskHead`; fixed-point correction supervises
-    the mask and boundary predictions of each iterate of the mask tower.
+    are not the four-conv tower IFR is built to replace. With a ``budget``
+    and ``fp_correction``, the mask and boundary predictions of each iterate
+    of the mask tower are supervised.
     ``ifr_towers=('convs', 'boundary_convs')`` replaces them too, by a
     second refiner of their own.
 
@@ -34,7 +34,6 @@ class IFRBoundaryPreservingMaskHead(IFRMaskLossMixin, IFRTowerMixin, BoundaryPre
     """
     ifr_towers = ('convs', )
     optional_ifr_towers = ('boundary_convs', )
-    default_ifr_cfg = MASK_HEAD_IFR_CFG
     default_test_solver = MASK_HEAD_TEST_SOLVER
 
     def _predict_iterate(self, h: Tensor, boundary_x: Tensor) -> Dict[str, Tensor]:

@@ -6,7 +6,7 @@ from torch import Tensor
 from mmdet.models import HTCMaskHead
 from mmdet.registry import MODELS
 from mmifr.models.layers import IFRTowerMixin, PredictorInitMixin
-from .ifr_conv_fc_mask_head import MASK_HEAD_IFR_CFG, MASK_HEAD_TEST_SOLVER
+from .ifr_conv_fc_mask_head import MASK_HEAD_TEST_SOLVER
 from .ifr_mask_loss_mixin import IFRMaskLossMixin
 
 
@@ -16,13 +16,13 @@ class IFRHTCMaskHead(IFRMaskLossMixin, IFRTowerMixin, PredictorInitMixin, HTCMas
 
     HTC's mask information flow is kept: the refined feature ``H*`` is the
     ``res_feat`` handed to the next stage. The default inference solve is
-    that of :class:`IFRConvFCMaskHead`, so is the default refiner (a budget
-    of 2 evaluations with fixed-point correction).
+    that of :class:`IFRConvFCMaskHead`; with a ``budget`` and
+    ``fp_correction`` the mask logits of each iterate are supervised.
 
     Args:
         ifr_cfg (dict, optional): config of the
-            :class:`~mmifr.models.layers.IFRRefiner` that replaces each tower,
-            merged onto ``MASK_HEAD_IFR_CFG``.
+            :class:`~mmifr.models.layers.IFRRefiner` that replaces each tower.
+            Default: ``dict(type='IFRRefiner')``.
         predictor_init_std (float, optional): std of the N(0, std) init of
             the predictors behind the refiner (``init_predictors``), ``None``
             for mmdet's; see :class:`~mmifr.models.layers.PredictorInitMixin`.
@@ -31,7 +31,6 @@ class IFRHTCMaskHead(IFRMaskLossMixin, IFRTowerMixin, PredictorInitMixin, HTCMas
     """
     ifr_towers = ('convs', )
     init_predictors = ('conv_logits', )
-    default_ifr_cfg = MASK_HEAD_IFR_CFG
     default_test_solver = MASK_HEAD_TEST_SOLVER
 
     def _predict_iterate(self, h: Tensor, *args, **kwargs) -> Dict[str, Tensor]:

@@ -28,14 +28,12 @@ def _args(**kwargs):
 
 def test_rows_refiner_configs():
     solver, test_solver = refiner_defaults()
-    # The project default is the head's own refiner (a budget); the paper's
-    # protocol as configured is the solve with the mask heads' test_solver.
-    assert row_refiner_cfg(HEAD_ROWS['default']) == {}
-    assert row_refiner_cfg(HEAD_ROWS['budget3']) == dict(
-        test_solver=dict(solver='unroll', max_iter=3))
-    assert row_refiner_cfg(HEAD_ROWS['deq']) == dict(
-        type='IFRRefiner', budget=None, solver=solver, test_solver=test_solver)
-    assert row_refiner_cfg(HEAD_ROWS['paper'])['budget'] is None
+    assert row_refiner_cfg(HEAD_ROWS['default']) == dict(
+        type='IFRRefiner', solver=solver, test_solver=test_solver)
+    # The rows at the stock cost give their refiner whole.
+    assert row_refiner_cfg(HEAD_ROWS['budget2']) == dict(budget=2, fp_correction=dict(gamma=0.8))
+    assert row_refiner_cfg(HEAD_ROWS['budget2_infer3'])['test_solver'] == dict(
+        solver='unroll', max_iter=3)
     # No test_solver: the training solve at inference too.
     assert row_refiner_cfg(HEAD_ROWS['paper'])['test_solver'] == {}
     assert row_refiner_cfg(HEAD_ROWS['paper'])['solver'] == PAPER_SOLVER

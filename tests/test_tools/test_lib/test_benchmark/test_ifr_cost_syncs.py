@@ -7,7 +7,7 @@ from tools.lib.benchmark.ifr_cost_syncs import UNROLL_STEPS, run_syncs
 def test_fixed_step_solves_make_the_op_wait_for_nothing():
     section = run_syncs(Namespace(device='cpu', seed=0, sync_rois=4))
     rows = section['rows']
-    assert section['config'] == 'configs/ifr/mask_rcnn_r50_ifr-deq_1x.py'
+    assert section['config'] == 'configs/ifr/mask_rcnn_r50_ifr_1x.py'
     for k in UNROLL_STEPS:
         row = rows[f'unroll K={k}']
         assert row['op_calls'] == 0 and row['fwd_steps'] == k

@@ -19,8 +19,7 @@ def _head(**solver):
     torch.manual_seed(0)
     head = IFRConvFCMaskHead(
         num_convs=4, in_channels=8, conv_out_channels=8, num_classes=2, roi_feat_size=4,
-        ifr_cfg=dict(type='IFRRefiner', budget=None, solver=dict(PAPER_SOLVER, **solver),
-                     test_solver={}))
+        ifr_cfg=dict(type='IFRRefiner', solver=dict(PAPER_SOLVER, **solver), test_solver={}))
     head.init_weights()
     return head
 
