@@ -160,9 +160,9 @@ class IFRRefiner(BaseModule):
             from ``H0 = 0``, in training and at inference: no solver and no
             data-dependent stopping, so the graph is static (no host
             synchronisation; exportable), and what is trained is what runs.
-            Training backpropagates through the ``K`` evaluations. The RoI
-            mask heads default to 2 (the stock 4-conv tower's cost; see
-            :class:`~mmifr.models.roi_heads.IFRMaskLossMixin`); ``None``
+            Training backpropagates through the ``K`` evaluations. 2 costs
+            what the stock 4-conv tower costs (the RoI mask heads'
+            ``BUDGET_IFR_CFG``, with ``fp_correction``); ``None`` (default)
             solves for the fixed point with ``solver`` (the paper's
             protocol). ``test_solver``, when given, still replaces the
             inference solve (e.g. the full solve of a budget-trained model).
