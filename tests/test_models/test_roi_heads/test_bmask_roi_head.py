@@ -9,7 +9,7 @@ from mmengine.config import Config
 from mmengine.structures import InstanceData
 
 from mmdet.registry import MODELS
-from mmdet.testing import demo_mm_inputs
+from roi_head_inputs import roi_head_inputs
 from mmdet.utils import register_all_modules
 from mmifr.models.roi_heads import BMaskRoIHead, laplacian_boundary_targets
 
@@ -41,19 +41,7 @@ def _roi_head(**kwargs):
 
 
 def _inputs(num_items=(3, 2)):
-    torch.manual_seed(1)
-    samples = demo_mm_inputs(
-        len(num_items), image_shapes=[(3, IMG, IMG)] * len(num_items), num_items=list(num_items),
-        num_classes=NUM_CLASSES, with_mask=True)['data_samples']
-    feats = tuple(torch.randn(len(num_items), C, IMG // s, IMG // s) for s in (4, 8, 16, 32))
-    proposals = []
-    for sample in samples:
-        gt = sample.gt_instances.bboxes
-        boxes = torch.cat([gt, gt + torch.randn_like(gt), torch.rand(20, 4).sort(1)[0] * IMG])
-        boxes[:, 2:] = torch.maximum(boxes[:, 2:], boxes[:, :2] + 2)
-        proposals.append(InstanceData(bboxes=boxes, scores=torch.rand(len(boxes)),
-                                      labels=torch.zeros(len(boxes), dtype=torch.long)))
-    return feats, proposals, samples
+    return roi_head_inputs(C, NUM_CLASSES, IMG, num_items)
 
 
 def _sampling_results(head, feats, proposals, samples):

@@ -5,11 +5,10 @@ import os.path as osp
 import pytest
 import torch
 from mmengine.config import Config
-from mmengine.structures import InstanceData
 
 import mmdet
 from mmdet.registry import MODELS
-from mmdet.testing import demo_mm_inputs
+from roi_head_inputs import roi_head_inputs
 from mmdet.utils import register_all_modules
 from mmifr.models.layers.ifr_refiner import fp_correction_weights
 from mmifr.models.roi_heads.mask_heads.ifr_conv_fc_mask_head import BUDGET_IFR_CFG
@@ -55,19 +54,7 @@ def _roi_head(name, **ifr_cfg):
 
 
 def _inputs():
-    torch.manual_seed(1)
-    samples = demo_mm_inputs(
-        2, image_shapes=[(3, IMG, IMG)] * 2, num_items=[3, 2], num_classes=NUM_CLASSES,
-        with_mask=True)['data_samples']
-    feats = tuple(torch.randn(2, C, IMG // s, IMG // s) for s in (4, 8, 16, 32))
-    proposals = []
-    for sample in samples:
-        gt = sample.gt_instances.bboxes
-        boxes = torch.cat([gt, gt + torch.randn_like(gt), torch.rand(20, 4).sort(1)[0] * IMG])
-        boxes[:, 2:] = torch.maximum(boxes[:, 2:], boxes[:, :2] + 2)
-        proposals.append(InstanceData(bboxes=boxes, scores=torch.rand(len(boxes)),
-                                      labels=torch.zeros(len(boxes), dtype=torch.long)))
-    return feats, proposals, samples
+    return roi_head_inputs(C, NUM_CLASSES, IMG)
 
 
 def _losses(head):
