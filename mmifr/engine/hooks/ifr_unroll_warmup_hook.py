@@ -66,7 +66,11 @@ class IFRUnrollWarmupHook(Hook):
 
     def before_train_iter(self, runner, batch_idx: int, data_batch=None) -> None:
         self._apply(runner)
-        runner.message_hub.update_scalar('train/ifr/unroll_warmup', float(self.in_warmup(runner)))
+        # Refiners with a fixed budget have no solve to warm up: the phase is
+        # logged only where some refiner follows it.
+        if any(r.budget is None for r in self._refiners(runner.model).values()):
+            runner.message_hub.update_scalar('train/ifr/unroll_warmup',
+                                             float(self.in_warmup(runner)))
 
     def before_test(self, runner) -> None:
         # A standalone test run evaluates the trained model with the DEQ solve.
