@@ -57,6 +57,8 @@ class IFRMaskLossMixin:
         return dict(mask_preds=super().forward(h, *args, **kwargs))
 
     def forward(self, x: Tensor, *args, **kwargs):
+        """mmdet's forward of the head; in training, also the predictions of
+        the refiner's earlier iterates, kept for :meth:`loss_and_target`."""
         out = super().forward(x, *args, **kwargs)
         self._iterate_preds: List[Dict[str, Tensor]] = []
         refiner = self._fpc_refiner()
