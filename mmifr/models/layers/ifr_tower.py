@@ -1,5 +1,4 @@
 """Swapping an mmdet head's stacked conv towers for IFR refiners."""
-import copy
 from typing import Optional, Sequence, Tuple
 
 from mmengine.model import ModuleList, Sequential
@@ -26,31 +25,28 @@ class IFRTowerMixin:
     convs, so forward, losses, targets and post-processing stay mmdet's own:
     this ``__init__`` is the only thing an IFR head overrides.
 
-    ``ifr_cfg`` is partial: the keys it gives replace those of the class's
-    ``default_ifr_cfg`` (``type='IFRRefiner'`` unless given), so a config or
-    ``--cfg-options`` may set one key alone (``ifr_cfg.budget=None``,
+    ``ifr_cfg`` may be partial (``type='IFRRefiner'`` unless given), so a
+    config or ``--cfg-options`` may set one key alone (``ifr_cfg.budget=2``,
     ``ifr_cfg.test_solver.max_iter=3``, ...); nested dicts are merged by the
-    refiner onto its own defaults. The class's fixed-budget defaults
-    (``budget``, ``fp_correction``) apply to the ``'deq'`` mode only, and
-    with ``budget=None`` (the paper's protocol: the DEQ solve) the class's
-    ``default_test_solver`` is the inference solve unless ``ifr_cfg`` names
-    one (``test_solver=dict()``: the training solve at test time too).
+    refiner onto its own defaults. A head class may set
+    ``default_test_solver``: the inference solve of a refiner that solves
+    (``budget=None``) when ``ifr_cfg`` names none (``test_solver=dict()``:
+    the training solve at test time too, the paper's protocol).
 
     A head whose towers IFR may or may not replace (e.g. BMask R-CNN's
     boundary convs) lists them all in ``optional_ifr_towers``; a config picks
     with ``ifr_towers``.
 
     Args:
-        ifr_cfg (dict, optional): the refiner's config, merged onto
-            ``default_ifr_cfg``; ``in_channels`` and ``channels`` are taken
-            from the tower (if given, they must match).
+        ifr_cfg (dict, optional): the refiner's config (keys left out take
+            the refiner's defaults); ``in_channels`` and ``channels`` are
+            taken from the tower (if given, they must match).
         ifr_towers (Sequence[str], optional): the towers to replace, from
             ``ifr_towers`` and ``optional_ifr_towers`` of the class. Default:
             the class's ``ifr_towers``.
     """
     ifr_towers: Tuple[str, ...] = ()
     optional_ifr_towers: Tuple[str, ...] = ()
-    default_ifr_cfg: dict = {}
     default_test_solver: Optional[dict] = None
 
     def __init__(self,
@@ -77,16 +73,11 @@ class IFRTowerMixin:
             setattr(parent, name, container)
 
     def _merge_ifr_cfg(self, ifr_cfg: OptConfigType) -> dict:
-        given = dict(ifr_cfg or {})
-        cfg = {'type': 'IFRRefiner', **copy.deepcopy(self.default_ifr_cfg)}
-        cfg.update(given)
-        if cfg.get('mode', 'deq') != 'deq' and 'budget' not in given:
-            cfg.pop('budget', None)
-        if cfg.get('budget') is None:
-            if 'fp_correction' not in given:
-                cfg.pop('fp_correction', None)
-            if 'test_solver' not in given and self.default_test_solver is not None:
-                cfg['test_solver'] = dict(self.default_test_solver)
+        cfg = {'type': 'IFRRefiner', **(ifr_cfg or {})}
+        # A budget runs itself at inference: there is no solve to loosen.
+        if (cfg.get('budget') is None and 'test_solver' not in cfg
+                and self.default_test_solver is not None):
+            cfg['test_solver'] = dict(self.default_test_solver)
         return cfg
 
     def _refiner_cfg(self, tower: nn.Module, path: str) -> dict:
