@@ -26,7 +26,7 @@ from mmengine.runner import Runner
 # even when it is not pip-installed (dist_train.sh sets PYTHONPATH as well).
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 import mmifr  # noqa: E402,F401  (registers mmifr modules, safe checkpoint globals)
-from mmifr.utils import setup_cpu_distributed  # noqa: E402
+from mmifr.utils import setup_cpu_distributed, teardown_distributed  # noqa: E402
 
 
 def parse_args():
@@ -132,6 +132,9 @@ def main():
         runner = RUNNERS.build(cfg)
 
     runner.train()
+    # Not in a ``finally``: after a failure a collective may still be pending
+    # on another rank, and the exit code already tells the launcher.
+    teardown_distributed()
 
 
 if __name__ == '__main__':

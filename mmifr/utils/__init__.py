@@ -6,8 +6,9 @@ whose ``torch.load`` defaults to ``weights_only=True``; see
 :mod:`mmifr.utils.checkpoint` for why this is an allow-list.
 """
 from .checkpoint import checkpoint_safe_globals, register_checkpoint_safe_globals
-from .dist import setup_cpu_distributed
+from .dist import setup_cpu_distributed, teardown_distributed
 
 register_checkpoint_safe_globals()
 
-__all__ = ['checkpoint_safe_globals', 'register_checkpoint_safe_globals', 'setup_cpu_distributed']
+__all__ = ['checkpoint_safe_globals', 'register_checkpoint_safe_globals', 'setup_cpu_distributed',
+           'teardown_distributed']

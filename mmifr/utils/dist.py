@@ -15,6 +15,9 @@ MMEngine 0.10.7's distributed path assumes GPUs in three places:
 three and initialises the process group itself; ``Runner.setup_env`` then
 sees an initialised group and skips its own ``init_dist``. It is a no-op for
 single-process runs and whenever CUDA is available, so GPU runs are unchanged.
+
+:func:`teardown_distributed` ends a run's process group before the interpreter
+exits, which neither mmengine nor torchrun does.
 """
 import datetime
 import os
@@ -124,3 +127,16 @@ def setup_cpu_distributed(cfg: Config, cuda_available: Optional[bool] = None) ->
             world_size=int(os.environ['WORLD_SIZE']),
             **kwargs)
     return True
+
+
+def teardown_distributed() -> None:
+    """Destroy the default process group, if there is one.
+
+    A gloo group left alive at interpreter exit keeps worker threads whose
+    teardown can abort a process that finished its work (``terminate called
+    without an active exception``, SIGABRT), and torchrun then reports the
+    whole run as failed. The train and test tools call this after a run that
+    succeeded; it is a no-op for single-process runs.
+    """
+    if torch_dist.is_available() and torch_dist.is_initialized():
+        torch_dist.destroy_process_group()

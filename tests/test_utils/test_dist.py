@@ -5,7 +5,7 @@ import pytest
 import torch.distributed as torch_dist
 from mmengine.config import Config
 
-from mmifr.utils import setup_cpu_distributed
+from mmifr.utils import setup_cpu_distributed, teardown_distributed
 
 
 def _cfg(**kwargs):
@@ -76,3 +76,13 @@ def test_cpu_keeps_user_wrapper_cfg(single_process_env):
     cfg = _cfg(model_wrapper_cfg=dict(type='MMFullyShardedDataParallel'))
     setup_cpu_distributed(cfg, cuda_available=False)
     assert cfg.model_wrapper_cfg == dict(type='MMFullyShardedDataParallel')
+
+
+def test_teardown_destroys_the_group_once(single_process_env):
+    setup_cpu_distributed(Config(dict(launcher='pytorch')), cuda_available=False)
+    assert torch_dist.is_initialized()
+    teardown_distributed()
+    assert not torch_dist.is_initialized()
+    # Single-process runs (no group) and a second call: nothing to do.
+    teardown_distributed()
+    assert not torch_dist.is_initialized()
