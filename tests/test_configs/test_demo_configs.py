@@ -265,9 +265,73 @@ def test_shared_convs_demo_differs_from_the_baseline_only_in_the_head_type():
     assert shared == base
 
 
+#: The demo pairs of the frameworks trained from the paper's tables 2-5 besides
+#: the ones above: per config prefix, the heads (dotted path in the model) whose
+#: type the IFR side swaps, as (stock type, IFR type).
+FRAMEWORK_PAIRS = {
+    'cascade-mask-rcnn': {'roi_head.mask_head': ('SmallInitFCNMaskHead', 'IFRConvFCMaskHead')},
+    'ms-rcnn': {'roi_head.mask_head': ('SmallInitFCNMaskHead', 'IFRConvFCMaskHead')},
+    'htc': {f'roi_head.mask_head.{i}': ('SmallInitHTCMaskHead', 'IFRHTCMaskHead')
+            for i in range(3)},
+    'solo': {'mask_head': ('SOLOHead', 'IFRSOLOHead')},
+    'solov2': {'mask_head': ('SOLOV2Head', 'IFRSOLOV2Head')},
+    'condinst': {'bbox_head': ('CondInstBboxHead', 'IFRCondInstBboxHead'),
+                 'mask_head': ('CondInstMaskHead', 'IFRCondInstMaskHead')},
+    'boxinst': {'bbox_head': ('BoxInstBboxHead', 'IFRBoxInstBboxHead'),
+                'mask_head': ('BoxInstMaskHead', 'IFRBoxInstMaskHead')},
+    'retinanet': {'bbox_head': ('SmallInitRetinaHead', 'IFRRetinaHead')},
+    'freeanchor': {'bbox_head': ('SmallInitFreeAnchorRetinaHead', 'IFRFreeAnchorRetinaHead')},
+    'fcos': {'bbox_head': ('FCOSHead', 'IFRFCOSHead')},
+    'reppoints': {'bbox_head': ('RepPointsHead', 'IFRRepPointsHead')},
+}
+
+
+def _pop_type(model: dict, path: str) -> str:
+    node = model
+    for key in path.split('.'):
+        node = node[int(key)] if isinstance(node, list) else node[key]
+    return node.pop('type')
+
+
+@pytest.mark.parametrize('prefix', sorted(FRAMEWORK_PAIRS))
+def test_framework_pair_differs_only_in_the_towers_and_ifr_runtime(prefix):
+    path = osp.join(DEMO_DIR, f'{prefix}_mbv2_fpn_shapes_{{}}.py')
+    base = Config.fromfile(path.format('baseline')).to_dict()
+    ifr = Config.fromfile(path.format('ifr')).to_dict()
+    for head, types in FRAMEWORK_PAIRS[prefix].items():
+        assert (_pop_type(base['model'], head), _pop_type(ifr['model'], head)) == types, head
+    assert [h['type'] for h in ifr.pop('custom_hooks')] == [
+        'IFRSolverStatsHook', 'IFRUnrollWarmupHook', 'IFRAuxLossHook'
+    ]
+    assert base == ifr
+    # Data, backbone, schedule and runtime are the demo Mask R-CNN's (the
+    # evaluator scores boxes only where the framework predicts no masks).
+    mask_rcnn = _demo('shapes', 'baseline').to_dict()
+    model, mask_rcnn_model = base.pop('model'), mask_rcnn.pop('model')
+    assert model['backbone'] == mask_rcnn_model['backbone']
+    for cfg in (base, mask_rcnn):
+        for key in ('val_evaluator', 'test_evaluator'):
+            cfg[key].pop('metric')
+    assert {k: v for k, v in base.items() if not k.startswith('_')} == mask_rcnn
+
+
+@pytest.mark.parametrize('prefix', sorted(FRAMEWORK_PAIRS))
+def test_framework_pair_has_a_rows_file(prefix):
+    key = prefix.replace('-', '_')
+    rows = Config.fromfile(osp.join(DEMO_DIR, f'rows_shapes_{key}.yml'))['rows']
+    (row, ) = rows
+    assert row['baseline']['config'] == f'configs/ifr/demo/{prefix}_mbv2_fpn_shapes_baseline.py'
+    assert row['ifr']['config'] == f'configs/ifr/demo/{prefix}_mbv2_fpn_shapes_ifr.py'
+    box_only = all(t[1] in ('IFRRetinaHead', 'IFRFreeAnchorRetinaHead', 'IFRFCOSHead',
+                            'IFRRepPointsHead') for t in FRAMEWORK_PAIRS[prefix].values())
+    assert row['metric'] == ('bbox' if box_only else 'segm')
+    metric = Config.fromfile(osp.join(REPO_ROOT, row['baseline']['config'])).val_evaluator.metric
+    assert metric == 'bbox' if box_only else 'segm' in metric
+
+
 def test_every_demo_config_is_covered():
     names = {osp.basename(p) for p in glob.glob(osp.join(DEMO_DIR, '*.py'))}
-    frameworks = ('bmask-rcnn', 'meinst', 'blendmask')
+    frameworks = ('bmask-rcnn', 'meinst', 'blendmask') + tuple(FRAMEWORK_PAIRS)
     variants = ('budget', 'budget-only', 'jacreg', 'jfb', 'phantom', 'torchinit', 'deq-from-start',
                 'late-switch', 'branch-gain')
     assert names == {f'mask-rcnn_mbv2_fpn_{p}_{s}.py' for p in PAIRS

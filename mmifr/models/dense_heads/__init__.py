@@ -12,10 +12,12 @@ from .ifr_sipmask_head import IFRSipMaskHead
 from .ifr_solov2_head import IFRSOLOV2Head
 from .meinst_head import MEInstBboxHead, MEInstMaskHead
 from .sipmask_head import SipMaskHead
+from .small_init_retina_head import SmallInitFreeAnchorRetinaHead, SmallInitRetinaHead
 
 __all__ = [
     'BlendMaskHead', 'IFRBlendMaskHead', 'IFRBoxInstBboxHead', 'IFRBoxInstMaskHead',
     'IFRCondInstBboxHead', 'IFRCondInstMaskHead', 'IFRFCOSHead', 'IFRFreeAnchorRetinaHead',
     'IFRMEInstBboxHead', 'IFRRepPointsHead', 'IFRRetinaHead', 'IFRSOLOHead', 'IFRSOLOV2Head',
-    'IFRSipMaskHead', 'MEInstBboxHead', 'MEInstMaskHead', 'SipMaskHead', 'blend'
+    'IFRSipMaskHead', 'MEInstBboxHead', 'MEInstMaskHead', 'SipMaskHead',
+    'SmallInitFreeAnchorRetinaHead', 'SmallInitRetinaHead', 'blend'
 ]

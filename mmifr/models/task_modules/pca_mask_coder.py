@@ -1,4 +1,5 @@
 """PCA encoding of box-cropped instance masks (MEInst, Zhang et al., CVPR 2020)."""
+import os.path as osp
 from typing import Dict, Optional
 
 import torch
@@ -99,6 +100,13 @@ class PCAMaskCoder(nn.Module):
         self.register_buffer('explained_variance', torch.zeros(dim))
         self.register_buffer('mean', torch.zeros(n))
         if pca_file is not None:
+            if not osp.isfile(pca_file):
+                # The file is fitted per dataset, not shipped: say how to make it.
+                raise FileNotFoundError(
+                    f'PCAMaskCoder: pca_file {pca_file!r} does not exist. Fit it on the training '
+                    'masks with `python tools/analysis_tools/fit_meinst_pca.py '
+                    f'<train annotation json> --out {pca_file}`, or set pca_file=None and load '
+                    'the PCA from a trained checkpoint.')
             self.load_pca(torch.load(pca_file, map_location='cpu'), source=pca_file)
 
     def load_pca(self, pca: Dict[str, Tensor], source: str = 'the PCA') -> None:

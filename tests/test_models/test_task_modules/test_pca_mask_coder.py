@@ -1,11 +1,17 @@
 """Tests of MEInst's mask PCA: ``PCAMaskStatistics`` and ``PCAMaskCoder``."""
+import os.path as osp
+import re
+
 import pytest
 import torch
+from mmengine.config import Config
 
-from mmdet.registry import TASK_UTILS
+from mmdet.registry import MODELS, TASK_UTILS
+from mmdet.utils import register_all_modules
 from mmifr.models.task_modules import PCAMaskCoder, PCAMaskStatistics
 
 S = 6
+REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 
 
 def _low_rank_masks(n=200, rank=3, seed=0):
@@ -93,3 +99,21 @@ def test_bad_pcas_and_an_empty_coder_are_named(tmp_path):
         one = PCAMaskStatistics(S)
         one.update(torch.zeros(1, S, S))
         one.pca(2)
+
+
+def test_a_missing_pca_file_names_the_file_and_the_command_that_fits_it(tmp_path):
+    missing = str(tmp_path / 'meinst_pca_60.pth')
+    with pytest.raises(FileNotFoundError, match=re.escape(
+            f"pca_file '{missing}' does not exist. Fit it on the training masks with "
+            '`python tools/analysis_tools/fit_meinst_pca.py <train annotation json> '
+            f'--out {missing}`')):
+        PCAMaskCoder(dim=4, mask_size=S, pca_file=missing)
+
+
+def test_the_coco_meinst_config_without_its_pca_says_how_to_fit_it(tmp_path, monkeypatch):
+    """As a new user meets it: the COCO config built before the PCA is fitted."""
+    register_all_modules(init_default_scope=False)
+    cfg = Config.fromfile(osp.join(REPO_ROOT, 'configs', 'ifr', 'meinst_r50_1x.py'))
+    monkeypatch.chdir(tmp_path)  # no data/coco/meinst_pca_60.pth here
+    with pytest.raises(FileNotFoundError, match='data/coco/meinst_pca_60.pth.*fit_meinst_pca.py'):
+        MODELS.build(cfg.model)
