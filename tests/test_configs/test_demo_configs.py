@@ -121,6 +121,45 @@ def test_blendmask_pair_differs_only_in_the_towers_and_ifr_runtime():
     assert base == meinst
 
 
+@pytest.mark.parametrize('framework,stock,ifr_type', [
+    ('solo', 'SOLOHead', 'IFRSOLOHead'),
+    ('solov2', 'SOLOV2Head', 'IFRSOLOV2Head'),
+])
+def test_solo_pairs_differ_only_in_the_head_type_and_ifr_runtime(framework, stock, ifr_type):
+    path = osp.join(DEMO_DIR, f'{framework}_mbv2_fpn_shapes_{{}}.py')
+    base = Config.fromfile(path.format('baseline')).to_dict()
+    ifr = Config.fromfile(path.format('ifr')).to_dict()
+    assert base['model']['mask_head'].pop('type') == stock
+    assert ifr['model']['mask_head'].pop('type') == ifr_type
+    assert [h['type'] for h in ifr.pop('custom_hooks')] == [
+        'IFRSolverStatsHook', 'IFRUnrollWarmupHook', 'IFRAuxLossHook'
+    ]
+    assert base == ifr
+    # Data and schedule are the demo Mask R-CNN's; the backbone too, but for
+    # the stride-4 output SOLO's heads need.
+    mask_rcnn = _demo('shapes', 'baseline').to_dict()
+    solo_model, mask_rcnn_model = base.pop('model'), mask_rcnn.pop('model')
+    for cfg in (base, mask_rcnn):
+        cfg.pop('val_evaluator'), cfg.pop('test_evaluator')
+    assert base == mask_rcnn
+    assert solo_model['data_preprocessor'] == mask_rcnn_model['data_preprocessor']
+    backbone = dict(mask_rcnn_model['backbone'], out_indices=(1, 2, 4, 6))
+    backbone.pop('_delete_', None)
+    assert solo_model['backbone'] == backbone
+    assert solo_model['neck']['in_channels'] == [24, 32, 96, 320]
+    assert solo_model['mask_head']['num_classes'] == 4
+    assert solo_model['mask_head']['stacked_convs'] == {'solo': 7, 'solov2': 4}[framework]
+
+
+def test_solo_and_solov2_demos_share_the_neck_and_level_assignment():
+    solo, solov2 = (Config.fromfile(osp.join(DEMO_DIR, f'{m}_mbv2_fpn_shapes_baseline.py')).model
+                    for m in ('solo', 'solov2'))
+    assert solo.neck == solov2.neck
+    for key in ('strides', 'scale_ranges', 'num_grids', 'pos_scale', 'feat_channels'):
+        assert solo.mask_head[key] == solov2.mask_head[key]
+    assert solo.test_cfg == solov2.test_cfg
+
+
 def test_video_pair_differs_only_in_the_mask_head_and_ifr_runtime():
     path = osp.join(DEMO_DIR, 'masktrack-rcnn_mbv2_fpn_shapes-video_{}.py')
     base = Config.fromfile(path.format('baseline')).to_dict()
@@ -267,7 +306,7 @@ def test_shared_convs_demo_differs_from_the_baseline_only_in_the_head_type():
 
 def test_every_demo_config_is_covered():
     names = {osp.basename(p) for p in glob.glob(osp.join(DEMO_DIR, '*.py'))}
-    frameworks = ('bmask-rcnn', 'meinst', 'blendmask')
+    frameworks = ('bmask-rcnn', 'meinst', 'blendmask', 'solo', 'solov2')
     variants = ('budget', 'budget-only', 'jacreg', 'jfb', 'phantom', 'torchinit', 'deq-from-start',
                 'late-switch', 'branch-gain')
     assert names == {f'mask-rcnn_mbv2_fpn_{p}_{s}.py' for p in PAIRS
