@@ -121,6 +121,15 @@ def test_blendmask_pair_differs_only_in_the_towers_and_ifr_runtime():
     assert base == meinst
 
 
+def test_solo_and_solov2_demos_share_the_neck_and_level_assignment():
+    solo, solov2 = (Config.fromfile(osp.join(DEMO_DIR, f'{m}_mbv2_fpn_shapes_baseline.py')).model
+                    for m in ('solo', 'solov2'))
+    assert solo.neck == solov2.neck
+    for key in ('strides', 'scale_ranges', 'num_grids', 'pos_scale', 'feat_channels'):
+        assert solo.mask_head[key] == solov2.mask_head[key]
+    assert solo.test_cfg == solov2.test_cfg
+
+
 def test_video_pair_differs_only_in_the_mask_head_and_ifr_runtime():
     path = osp.join(DEMO_DIR, 'masktrack-rcnn_mbv2_fpn_shapes-video_{}.py')
     base = Config.fromfile(path.format('baseline')).to_dict()
@@ -286,6 +295,10 @@ FRAMEWORK_PAIRS = {
 }
 
 
+#: The pairs that use the backbone's stride-4 output besides the demo's three.
+STRIDE_4_PAIRS = ('solo', 'solov2')
+
+
 def _pop_type(model: dict, path: str) -> str:
     node = model
     for key in path.split('.'):
@@ -308,7 +321,13 @@ def test_framework_pair_differs_only_in_the_towers_and_ifr_runtime(prefix):
     # evaluator scores boxes only where the framework predicts no masks).
     mask_rcnn = _demo('shapes', 'baseline').to_dict()
     model, mask_rcnn_model = base.pop('model'), mask_rcnn.pop('model')
-    assert model['backbone'] == mask_rcnn_model['backbone']
+    backbone = dict(mask_rcnn_model['backbone'], _delete_=True)
+    if prefix in STRIDE_4_PAIRS:
+        # mmdet's SOLO heads place their grid on a stride-4 level: the
+        # backbone's stride-4 output is added, nothing else changes.
+        backbone['out_indices'] = (1, 2, 4, 6)
+        assert model['neck']['in_channels'] == [24, 32, 96, 320]
+    assert dict(model['backbone'], _delete_=True) == backbone
     for cfg in (base, mask_rcnn):
         for key in ('val_evaluator', 'test_evaluator'):
             cfg[key].pop('metric')
