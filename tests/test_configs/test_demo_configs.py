@@ -121,6 +121,96 @@ def test_blendmask_pair_differs_only_in_the_towers_and_ifr_runtime():
     assert base == meinst
 
 
+def _pair(framework):
+    path = osp.join(DEMO_DIR, f'{framework}_mbv2_fpn_shapes_{{}}.py')
+    base = Config.fromfile(path.format('baseline')).to_dict()
+    ifr = Config.fromfile(path.format('ifr')).to_dict()
+    assert [h['type'] for h in ifr.pop('custom_hooks')] == [
+        'IFRSolverStatsHook', 'IFRUnrollWarmupHook', 'IFRAuxLossHook'
+    ]
+    assert 'custom_hooks' not in base
+    return base, ifr
+
+
+def test_htc_pair_differs_only_in_the_mask_head_types_and_ifr_runtime():
+    base, ifr = _pair('htc')
+    base_heads = base['model']['roi_head'].pop('mask_head')
+    ifr_heads = ifr['model']['roi_head'].pop('mask_head')
+    assert [h.pop('type') for h in base_heads] == ['SmallInitHTCMaskHead'] * 3
+    assert [h.pop('type') for h in ifr_heads] == ['IFRHTCMaskHead'] * 3
+    assert base_heads == ifr_heads
+    # The first stage has no earlier mask feature to add (mmdet's HTC).
+    assert [h.get('with_conv_res', True) for h in base_heads] == [False, True, True]
+    assert {h['num_classes'] for h in base_heads} == {4}
+    assert base == ifr
+    # The demo Mask R-CNN's RoI set-up in each of the 3 stages.
+    model = base['model']
+    assert model['type'] == 'HybridTaskCascade' and 'semantic_head' not in model['roi_head']
+    mask_rcnn = _demo('shapes', 'baseline').to_dict()
+    demo = mask_rcnn['model']
+    assert (model['backbone'], model['neck']) == (demo['backbone'], demo['neck'])
+    assert model['rpn_head']['anchor_generator'] == demo['rpn_head']['anchor_generator']
+    for extractor in ('bbox_roi_extractor', 'mask_roi_extractor'):
+        assert model['roi_head'][extractor]['featmap_strides'] == [8, 16, 32, 64]
+    assert [s['sampler']['num'] for s in model['train_cfg']['rcnn']] == [32] * 3
+    assert [s['assigner']['pos_iou_thr'] for s in model['train_cfg']['rcnn']] == [0.5, 0.6, 0.7]
+    assert model['train_cfg']['rpn_proposal'] == dict(demo['train_cfg']['rpn_proposal'],
+                                                      nms=dict(type='nms', iou_threshold=0.7),
+                                                      min_bbox_size=0)
+    assert model['test_cfg']['rpn'] == demo['test_cfg']['rpn']
+    assert model['test_cfg']['rcnn'] == dict(demo['test_cfg']['rcnn'], score_thr=0.001)
+    # Data, schedule and runtime are the demo's.
+    base.pop('model'), mask_rcnn.pop('model')
+    for key in ('_loss_mask', '_featmap_strides'):
+        base.pop(key)
+    assert base == mask_rcnn
+
+
+def test_boxinst_pair_differs_only_in_the_head_types_and_ifr_runtime():
+    base, ifr = _pair('boxinst')
+    assert base['model']['bbox_head'].pop('type') == 'BoxInstBboxHead'
+    assert ifr['model']['bbox_head'].pop('type') == 'IFRBoxInstBboxHead'
+    assert base['model']['mask_head'].pop('type') == 'BoxInstMaskHead'
+    assert ifr['model']['mask_head'].pop('type') == 'IFRBoxInstMaskHead'
+    assert base == ifr
+    # Trained from boxes (mmdet's BoxInst loads no masks), scored on masks.
+    mask_rcnn = _demo('shapes', 'baseline').to_dict()
+    load = [t for t in base['train_dataloader']['dataset']['pipeline']
+            if t['type'] == 'LoadAnnotations']
+    assert load == [dict(type='LoadAnnotations', with_bbox=True)]
+    assert base['model']['data_preprocessor']['type'] == 'BoxInstDataPreprocessor'
+    assert base['val_evaluator']['metric'] == ['bbox', 'segm']
+    assert base['model']['test_cfg']['max_per_img'] == 20
+    # Everything else is the demo Mask R-CNN's: data, backbone, schedule.
+    assert base['model']['backbone'] == mask_rcnn['model']['backbone']
+    for cfg in (base, mask_rcnn):
+        cfg.pop('model'), cfg.pop('train_pipeline')
+        cfg['train_dataloader']['dataset'].pop('pipeline')
+    assert base == mask_rcnn
+
+
+def test_reppoints_pair_differs_only_in_the_head_type_and_ifr_runtime():
+    base, ifr = _pair('reppoints')
+    assert base['model']['bbox_head'].pop('type') == 'RepPointsHead'
+    assert ifr['model']['bbox_head'].pop('type') == 'IFRRepPointsHead'
+    assert base == ifr
+    # A box detector: box AP only, no masks loaded.
+    assert base['val_evaluator']['metric'] == base['test_evaluator']['metric'] == 'bbox'
+    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        for t in base[loader]['dataset']['pipeline']:
+            assert not t.get('with_mask', False), loader
+    assert base['model']['test_cfg']['max_per_img'] == 20
+    mask_rcnn = _demo('shapes', 'baseline').to_dict()
+    assert base['model']['backbone'] == mask_rcnn['model']['backbone']
+    for cfg in (base, mask_rcnn):
+        for key in ('model', 'train_pipeline', 'test_pipeline', 'val_evaluator', 'test_evaluator'):
+            cfg.pop(key)
+        for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+            cfg[loader]['dataset'].pop('pipeline')
+    base.pop('norm_cfg')
+    assert base == mask_rcnn
+
+
 def test_video_pair_differs_only_in_the_mask_head_and_ifr_runtime():
     path = osp.join(DEMO_DIR, 'masktrack-rcnn_mbv2_fpn_shapes-video_{}.py')
     base = Config.fromfile(path.format('baseline')).to_dict()
@@ -267,7 +357,7 @@ def test_shared_convs_demo_differs_from_the_baseline_only_in_the_head_type():
 
 def test_every_demo_config_is_covered():
     names = {osp.basename(p) for p in glob.glob(osp.join(DEMO_DIR, '*.py'))}
-    frameworks = ('bmask-rcnn', 'meinst', 'blendmask')
+    frameworks = ('bmask-rcnn', 'meinst', 'blendmask', 'htc', 'boxinst', 'reppoints')
     variants = ('budget', 'budget-only', 'jacreg', 'jfb', 'phantom', 'torchinit', 'deq-from-start',
                 'late-switch', 'branch-gain')
     assert names == {f'mask-rcnn_mbv2_fpn_{p}_{s}.py' for p in PAIRS
