@@ -179,6 +179,8 @@ def test_boxinst_pair_differs_only_in_the_head_types_and_ifr_runtime():
             if t['type'] == 'LoadAnnotations']
     assert load == [dict(type='LoadAnnotations', with_bbox=True)]
     assert base['model']['data_preprocessor']['type'] == 'BoxInstDataPreprocessor'
+    # The pairwise term's ramp: mmdet's 10k of 90k iterations, scaled.
+    assert base['model']['mask_head']['warmup_iters'] == base['max_iters'] // 9 == 50
     assert base['val_evaluator']['metric'] == ['bbox', 'segm']
     assert base['model']['test_cfg']['max_per_img'] == 20
     # Everything else is the demo Mask R-CNN's: data, backbone, schedule.
