@@ -130,6 +130,57 @@ def test_solo_and_solov2_demos_share_the_neck_and_level_assignment():
     assert solo.test_cfg == solov2.test_cfg
 
 
+def _baseline(framework):
+    return Config.fromfile(osp.join(DEMO_DIR, f'{framework}_mbv2_fpn_shapes_baseline.py')).to_dict()
+
+
+def test_htc_demo_has_the_demo_roi_setup_in_every_stage():
+    base = _baseline('htc')
+    base_heads = base['model']['roi_head']['mask_head']
+    # The first stage has no earlier mask feature to add (mmdet's HTC).
+    assert [h.get('with_conv_res', True) for h in base_heads] == [False, True, True]
+    assert {h['num_classes'] for h in base_heads} == {4}
+    # The demo Mask R-CNN's RoI set-up in each of the 3 stages.
+    model = base['model']
+    assert model['type'] == 'HybridTaskCascade' and 'semantic_head' not in model['roi_head']
+    mask_rcnn = _demo('shapes', 'baseline').to_dict()
+    demo = mask_rcnn['model']
+    assert (model['backbone'], model['neck']) == (demo['backbone'], demo['neck'])
+    assert model['rpn_head']['anchor_generator'] == demo['rpn_head']['anchor_generator']
+    for extractor in ('bbox_roi_extractor', 'mask_roi_extractor'):
+        assert model['roi_head'][extractor]['featmap_strides'] == [8, 16, 32, 64]
+    assert [s['sampler']['num'] for s in model['train_cfg']['rcnn']] == [32] * 3
+    assert [s['assigner']['pos_iou_thr'] for s in model['train_cfg']['rcnn']] == [0.5, 0.6, 0.7]
+    assert model['train_cfg']['rpn_proposal'] == dict(demo['train_cfg']['rpn_proposal'],
+                                                      nms=dict(type='nms', iou_threshold=0.7),
+                                                      min_bbox_size=0)
+    assert model['test_cfg']['rpn'] == demo['test_cfg']['rpn']
+    assert model['test_cfg']['rcnn'] == dict(demo['test_cfg']['rcnn'], score_thr=0.001)
+
+
+def test_boxinst_demo_trains_from_boxes_and_scores_masks():
+    base = _baseline('boxinst')
+    # Trained from boxes (mmdet's BoxInst loads no masks), scored on masks.
+    load = [t for t in base['train_dataloader']['dataset']['pipeline']
+            if t['type'] == 'LoadAnnotations']
+    assert load == [dict(type='LoadAnnotations', with_bbox=True)]
+    assert base['model']['data_preprocessor']['type'] == 'BoxInstDataPreprocessor'
+    # The pairwise term's ramp: mmdet's 10k of 90k iterations, scaled.
+    assert base['model']['mask_head']['warmup_iters'] == base['max_iters'] // 9 == 50
+    assert base['val_evaluator']['metric'] == ['bbox', 'segm']
+    assert base['model']['test_cfg']['max_per_img'] == 20
+
+
+def test_reppoints_demo_is_a_box_detector_on_the_demo_data():
+    base = _baseline('reppoints')
+    # A box detector: box AP only, no masks loaded.
+    assert base['val_evaluator']['metric'] == base['test_evaluator']['metric'] == 'bbox'
+    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        for t in base[loader]['dataset']['pipeline']:
+            assert not t.get('with_mask', False), loader
+    assert base['model']['test_cfg']['max_per_img'] == 20
+
+
 def test_video_pair_differs_only_in_the_mask_head_and_ifr_runtime():
     path = osp.join(DEMO_DIR, 'masktrack-rcnn_mbv2_fpn_shapes-video_{}.py')
     base = Config.fromfile(path.format('baseline')).to_dict()
@@ -331,7 +382,12 @@ def test_framework_pair_differs_only_in_the_towers_and_ifr_runtime(prefix):
     for cfg in (base, mask_rcnn):
         for key in ('val_evaluator', 'test_evaluator'):
             cfg[key].pop('metric')
-    assert {k: v for k, v in base.items() if not k.startswith('_')} == mask_rcnn
+        # Which annotations a framework loads is its own (BoxInst: boxes only).
+        for key in ('train_pipeline', 'test_pipeline'):
+            cfg.pop(key)
+        for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+            cfg[loader]['dataset'].pop('pipeline')
+    assert {k: base[k] for k in mask_rcnn} == mask_rcnn
 
 
 @pytest.mark.parametrize('prefix', sorted(FRAMEWORK_PAIRS))

@@ -1,12 +1,12 @@
 from .bmask_roi_head import BMaskRoIHead
 from .mask_heads import (BoundaryPreservingMaskHead, IFRBoundaryPreservingMaskHead,
                          IFRConvFCMaskHead, IFRHTCMaskHead, IFRMaskLossMixin,
-                         SmallInitFCNMaskHead,
+                         SmallInitFCNMaskHead, SmallInitHTCMaskHead,
                          WeightSharedFCNMaskHead, laplacian_boundary_targets)
 
 __all__ = [
     'BMaskRoIHead', 'BoundaryPreservingMaskHead', 'IFRBoundaryPreservingMaskHead',
     'IFRConvFCMaskHead', 'IFRHTCMaskHead', 'IFRMaskLossMixin', 'SmallInitFCNMaskHead',
-    'WeightSharedFCNMaskHead',
+    'SmallInitHTCMaskHead', 'WeightSharedFCNMaskHead',
     'laplacian_boundary_targets'
 ]

@@ -9,7 +9,8 @@ from mmdet.models import FCNMaskHead, HTCMaskHead
 from mmdet.registry import MODELS
 from mmifr.engine.hooks import find_refiners
 from mmifr.models.layers import IFRRefiner
-from mmifr.models.roi_heads import IFRConvFCMaskHead, IFRHTCMaskHead, SmallInitFCNMaskHead
+from mmifr.models.roi_heads import (IFRConvFCMaskHead, IFRHTCMaskHead, SmallInitFCNMaskHead,
+                                    SmallInitHTCMaskHead)
 
 #: A few solver steps: the shape tests do not need a converged solve.
 FAST_SOLVER = dict(solver='broyden', max_iter=3, backward_max_iter=3)
@@ -160,6 +161,33 @@ def test_predictor_init_touches_the_predictor_weights_only():
     with pytest.raises(ValueError, match='predictor_init_std must be a positive float or None, '
                        'got -1'):
         SmallInitFCNMaskHead(num_classes=4, predictor_init_std=-1)
+
+
+@pytest.mark.parametrize('with_conv_res', [True, False], ids=['conv_res', 'first-stage'])
+def test_small_init_htc_head_is_mmdets_but_for_the_predictor_init(with_conv_res):
+    """The stock side of the HTC demo pair: mmdet's HTCMaskHead (its residual
+    conv included) whose predictor starts as IFRHTCMaskHead's."""
+    cfg = dict(num_classes=4, with_conv_res=with_conv_res)
+    torch.manual_seed(0)
+    stock = MODELS.build(dict(type='SmallInitHTCMaskHead', **cfg))
+    stock.init_weights()
+    torch.manual_seed(0)
+    mmdet = HTCMaskHead(**cfg)
+    mmdet.init_weights()
+    assert isinstance(stock, SmallInitHTCMaskHead) and isinstance(stock, HTCMaskHead)
+    assert abs(stock.conv_logits.weight.std().item() / 1e-3 - 1) < 0.1
+    assert not stock.conv_logits.bias.any()
+    assert [n for n, _ in stock.named_parameters()] == [n for n, _ in mmdet.named_parameters()]
+    for name, param in mmdet.named_parameters():
+        if not name.startswith('conv_logits.'):
+            assert torch.equal(param, stock.get_parameter(name)), name
+    # The IFR head initialises the same predictor the same way.
+    ifr = MODELS.build(dict(type='IFRHTCMaskHead', **cfg))
+    ifr.init_weights()
+    assert ifr.init_predictors == stock.init_predictors == ('conv_logits', )
+    assert ifr.predictor_init_std == stock.predictor_init_std == 1e-3
+    with pytest.raises(ValueError, match='predictor_init_std must be a positive float or None'):
+        SmallInitHTCMaskHead(num_classes=4, predictor_init_std=0)
 
 
 def _htc_pair(with_conv_res=True, channels=256):
