@@ -130,12 +130,13 @@ def test_solo_and_solov2_demos_share_the_neck_and_level_assignment():
     assert solo.test_cfg == solov2.test_cfg
 
 
-def _baseline(framework):
-    return Config.fromfile(osp.join(DEMO_DIR, f'{framework}_mbv2_fpn_shapes_baseline.py')).to_dict()
+def _framework(prefix: str, side: str = 'baseline') -> dict:
+    """A side of a framework's demo pair, ``<prefix>_mbv2_fpn_shapes_<side>.py``."""
+    return Config.fromfile(osp.join(DEMO_DIR, f'{prefix}_mbv2_fpn_shapes_{side}.py')).to_dict()
 
 
 def test_htc_demo_has_the_demo_roi_setup_in_every_stage():
-    base = _baseline('htc')
+    base = _framework('htc')
     base_heads = base['model']['roi_head']['mask_head']
     # The first stage has no earlier mask feature to add (mmdet's HTC).
     assert [h.get('with_conv_res', True) for h in base_heads] == [False, True, True]
@@ -159,7 +160,7 @@ def test_htc_demo_has_the_demo_roi_setup_in_every_stage():
 
 
 def test_boxinst_demo_trains_from_boxes_and_scores_masks():
-    base = _baseline('boxinst')
+    base = _framework('boxinst')
     # Trained from boxes (mmdet's BoxInst loads no masks), scored on masks.
     load = [t for t in base['train_dataloader']['dataset']['pipeline']
             if t['type'] == 'LoadAnnotations']
@@ -172,7 +173,7 @@ def test_boxinst_demo_trains_from_boxes_and_scores_masks():
 
 
 def test_reppoints_demo_is_a_box_detector_on_the_demo_data():
-    base = _baseline('reppoints')
+    base = _framework('reppoints')
     # A box detector: box AP only, no masks loaded.
     assert base['val_evaluator']['metric'] == base['test_evaluator']['metric'] == 'bbox'
     for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
@@ -348,6 +349,8 @@ FRAMEWORK_PAIRS = {
 
 #: The pairs that use the backbone's stride-4 output besides the demo's three.
 STRIDE_4_PAIRS = ('solo', 'solov2')
+#: The box-only detectors: scored by box AP.
+BOX_ONLY_PAIRS = ('retinanet', 'freeanchor', 'fcos', 'reppoints')
 
 
 def _pop_type(model: dict, path: str) -> str:
@@ -359,9 +362,7 @@ def _pop_type(model: dict, path: str) -> str:
 
 @pytest.mark.parametrize('prefix', sorted(FRAMEWORK_PAIRS))
 def test_framework_pair_differs_only_in_the_towers_and_ifr_runtime(prefix):
-    path = osp.join(DEMO_DIR, f'{prefix}_mbv2_fpn_shapes_{{}}.py')
-    base = Config.fromfile(path.format('baseline')).to_dict()
-    ifr = Config.fromfile(path.format('ifr')).to_dict()
+    base, ifr = _framework(prefix), _framework(prefix, 'ifr')
     for head, types in FRAMEWORK_PAIRS[prefix].items():
         assert (_pop_type(base['model'], head), _pop_type(ifr['model'], head)) == types, head
     assert [h['type'] for h in ifr.pop('custom_hooks')] == [
@@ -397,11 +398,11 @@ def test_framework_pair_has_a_rows_file(prefix):
     (row, ) = rows
     assert row['baseline']['config'] == f'configs/ifr/demo/{prefix}_mbv2_fpn_shapes_baseline.py'
     assert row['ifr']['config'] == f'configs/ifr/demo/{prefix}_mbv2_fpn_shapes_ifr.py'
-    box_only = all(t[1] in ('IFRRetinaHead', 'IFRFreeAnchorRetinaHead', 'IFRFCOSHead',
-                            'IFRRepPointsHead') for t in FRAMEWORK_PAIRS[prefix].values())
-    assert row['metric'] == ('bbox' if box_only else 'segm')
-    metric = Config.fromfile(osp.join(REPO_ROOT, row['baseline']['config'])).val_evaluator.metric
-    assert metric == 'bbox' if box_only else 'segm' in metric
+    metric = _framework(prefix)['val_evaluator']['metric']
+    if prefix in BOX_ONLY_PAIRS:
+        assert row['metric'] == metric == 'bbox'
+    else:
+        assert row['metric'] == 'segm' and 'segm' in metric
 
 
 def test_every_demo_config_is_covered():
