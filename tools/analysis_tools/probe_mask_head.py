@@ -36,14 +36,11 @@ from mmengine.runner import Runner
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 from mmifr.engine.hooks import find_refiners  # noqa: E402
+from tools.lib.benchmark.solves import EXACT_SOLVE  # noqa: E402
 from tools.lib.mask_head_probe import (gt_box_mask_quality, gt_box_rois,  # noqa: E402
                                        tower_response)
 from tools.lib.models import build_detector  # noqa: E402
 from tools.lib.progress import quiet_mmengine  # noqa: E402
-
-#: The tight solve of the response probe: the equilibrium itself, not the
-#: inference approximation.
-EXACT_SOLVE = dict(tol=1e-5, max_iter=60, output='z', solver_kwargs=dict(memory=60))
 
 
 def parse_args(argv=None):

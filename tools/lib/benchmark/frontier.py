@@ -22,13 +22,12 @@ from ..models import build_detector, build_loader
 from ..roi_features import gt_roi_features
 from ..seed_study import mean_std
 from .ifr_cost_accuracy import run_accuracy
+from .solves import EXACT_SOLVE
 
 #: The full solve of a frontier: the paper's Broyden (15 steps, tol 1e-3).
 FULL_SOLVE = dict(solver='broyden', max_iter=15, tol=1e-3)
 #: Label of a model's own inference (its configured ``test_solver``).
 OWN = 'own inference'
-#: The reference fixed point of the residual measurement: a tight solve.
-EXACT_SOLVE = dict(solver='broyden', max_iter=60, tol=1e-5)
 
 
 def frontier_settings(budgets: Sequence[int]) -> List[Tuple[str, dict]]:

@@ -13,6 +13,10 @@ from mmifr.models.roi_heads import IFRConvFCMaskHead
 #: The paper's solve (and the released code's): Broyden, 15 forward / 15
 #: backward steps, relative tolerance 1e-3, full history.
 PAPER_SOLVER = dict(solver='broyden', max_iter=15, tol=1e-3, backward_max_iter=15)
+#: The equilibrium itself, the reference an inference solve or an iterate is
+#: measured against: Broyden to 1e-5 with a full history, its best iterate.
+EXACT_SOLVE = dict(
+    solver='broyden', max_iter=60, tol=1e-5, output='z', solver_kwargs=dict(memory=60))
 
 
 def refiner_defaults() -> Tuple[dict, Optional[dict]]:
