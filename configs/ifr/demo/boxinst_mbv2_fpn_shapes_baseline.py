@@ -1,8 +1,8 @@
-# BoxInst on the CPU demo: the demo's data, backbone, schedule and optimiser
-# (mask-rcnn_mbv2_fpn_shapes_baseline.py) with mmdet's BoxInst
-# (boxinst/boxinst_r50_fpn_ms-90k_coco.py) in place of Mask R-CNN: FPN P3-P7
-# (strides 8-128) and BoxInst's FCOS-style head and dynamic mask head, the
-# towers at 128 channels (the demo budget of the MEInst demo; 256 on COCO).
+# BoxInst (mmdet's boxinst/boxinst_r50_fpn_ms-90k_coco.py) on the CPU demo: the
+# FCOS demo's detector (fcos_mbv2_fpn_shapes_baseline.py: the demo's data,
+# backbone, schedule and optimiser, FPN P3-P7 and the head at 128 channels)
+# with BoxInst's controller (593 dynamic parameters per location) and dynamic
+# mask head, as mmdet builds BoxInst on FCOS.
 #
 # BoxInst learns masks from boxes alone: the training pipeline loads no masks
 # (BoxInstDataPreprocessor builds the box masks and the pairwise colour-
@@ -12,7 +12,7 @@
 # Prerequisites: the demo's (data/shapes and the MobileNetV2 weights, see
 # mask-rcnn_mbv2_fpn_shapes_baseline.py). Train from the repository root:
 #   python tools/train.py configs/ifr/demo/boxinst_mbv2_fpn_shapes_baseline.py
-_base_ = './mask-rcnn_mbv2_fpn_shapes_baseline.py'
+_base_ = './fcos_mbv2_fpn_shapes_baseline.py'
 
 train_pipeline = [
     dict(type='LoadImageFromFile', backend_args={{_base_.backend_args}}),
@@ -24,46 +24,21 @@ train_pipeline = [
 train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
 
 model = dict(
-    _delete_=True,
     type='BoxInst',
     data_preprocessor=dict(
         type='BoxInstDataPreprocessor',
-        mean=[123.675, 116.28, 103.53],
-        std=[58.395, 57.12, 57.375],
-        bgr_to_rgb=True,
-        pad_size_divisor=32,
+        # Training loads no masks to pad: the preprocessor makes its own.
+        pad_mask=False,
         mask_stride=4,
         pairwise_size=3,
         pairwise_dilation=2,
         pairwise_color_thresh=0.3,
         bottom_pixels_removed=10),
-    backbone={{_base_.model.backbone}},
-    neck=dict(
-        type='FPN',
-        in_channels=[32, 96, 320],
-        out_channels=128,
-        start_level=0,
-        add_extra_convs='on_output',
-        num_outs=5,
-        relu_before_extra_convs=True),
     bbox_head=dict(
         type='BoxInstBboxHead',
         # The dynamic mask head's weights and biases: (16 + 2) x 16, 16 x 16,
         # 16 x 1 (16 mask features + 2 relative coordinates in).
-        num_params=593,
-        num_classes={{_base_.num_classes}},
-        in_channels=128,
-        stacked_convs=4,
-        feat_channels=128,
-        strides=[8, 16, 32, 64, 128],
-        norm_on_bbox=True,
-        centerness_on_reg=True,
-        dcn_on_last_conv=False,
-        center_sampling=True,
-        conv_bias=True,
-        loss_cls=dict(type='FocalLoss', use_sigmoid=True, gamma=2.0, alpha=0.25, loss_weight=1.0),
-        loss_bbox=dict(type='GIoULoss', loss_weight=1.0),
-        loss_centerness=dict(type='CrossEntropyLoss', use_sigmoid=True, loss_weight=1.0)),
+        num_params=593),
     mask_head=dict(
         type='BoxInstMaskHead',
         num_layers=3,
@@ -86,11 +61,7 @@ model = dict(
             norm_cfg=dict(type='BN', requires_grad=True)),
         loss_mask=dict(
             type='DiceLoss', use_sigmoid=True, activate=True, eps=5e-6, loss_weight=1.0)),
-    test_cfg=dict(
-        nms_pre=1000,
-        min_bbox_size=0,
-        score_thr=0.05,
-        nms=dict(type='nms', iou_threshold=0.6),
-        # As in the demo, 20 detections for at most 8 objects per image.
-        max_per_img=20,
-        mask_thr=0.5))
+    test_cfg=dict(mask_thr=0.5))
+
+val_evaluator = dict(metric=['bbox', 'segm'])
+test_evaluator = val_evaluator
