@@ -8,6 +8,11 @@ from mmifr.models.layers import IFRTowerMixin
 class IFRBoxInstBboxHead(IFRTowerMixin, BoxInstBboxHead):
     """BoxInst box head with IFR in place of its two towers.
 
+    An opt-in: the BoxInst configs refine the mask branch only (the paper's
+    instance segmentation rows), since the regression tower also feeds the
+    controller that writes the dynamic mask weights, which trains poorly on
+    a refined feature at the demo's scale (configs/ifr/README.md).
+
     Args:
         ifr_cfg (dict): config of the refiner replacing each tower.
         *args, **kwargs: arguments of mmdet's ``BoxInstBboxHead``.

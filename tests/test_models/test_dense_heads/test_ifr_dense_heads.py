@@ -44,9 +44,13 @@ HEADS = [
          NARROW,
          num_grids=SMALL_GRIDS,
          mask_feature_head=dict(in_channels=CH, feat_channels=CH, out_channels=CH)), P2_P6),
-    ('condinst_bbox', 'condinst_r50_ifr_1x', 'bbox_head', NARROW, P3_P7),
+    # The CondInst/BoxInst configs refine the mask branch only; their box
+    # heads' refiners are an opt-in, named here by type.
+    ('condinst_bbox', 'condinst_r50_ifr_1x', 'bbox_head', dict(NARROW, type='IFRCondInstBboxHead'),
+     P3_P7),
     ('condinst_mask', 'condinst_r50_ifr_1x', 'mask_head', NARROW_MASK_BRANCH, P3_P7),
-    ('boxinst_bbox', 'boxinst_r50_ifr_1x', 'bbox_head', NARROW, P3_P7),
+    ('boxinst_bbox', 'boxinst_r50_ifr_1x', 'bbox_head', dict(NARROW, type='IFRBoxInstBboxHead'),
+     P3_P7),
     ('boxinst_mask', 'boxinst_r50_ifr_1x', 'mask_head', NARROW_MASK_BRANCH, P3_P7),
 ]
 HEAD_IDS = [h[0] for h in HEADS]
@@ -56,12 +60,12 @@ def _head_cfgs(config, key, overrides):
     """The IFR head config of a project config, shrunk, and its stock twin."""
     cfg = Config.fromfile(osp.join(CONFIG_DIR, config + '.py'))
     head = cfg.model[key]
-    assert head.type.startswith('IFR'), head.type
     for k, v in overrides.items():
         if isinstance(v, dict):
             head[k].update(v)
         else:
             head[k] = v
+    assert head.type.startswith('IFR'), head.type
     head.setdefault('train_cfg', cfg.model.get('train_cfg'))
     head.setdefault('test_cfg', cfg.model.get('test_cfg'))
     return head, dict(head, type=head.type[len('IFR'):])
