@@ -57,6 +57,7 @@ from mmengine.config import Config, DictAction
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 from tools.lib.models import resolve_config  # noqa: E402
 from tools.lib.seed_study import seed_study_markdown  # noqa: E402
+from tools.lib.trained_run import check_trained_from  # noqa: E402
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 METAFILE = osp.join(ROOT, 'configs', 'ifr', 'metafile.yml')
@@ -79,7 +80,8 @@ def parse_args():
     parser.add_argument('--train', action='store_true', help='train both models of each row first')
     parser.add_argument(
         '--seeds', type=int, nargs='+',
-        help='seed study: train (runs already in --work-dir are reused) and evaluate each '
+        help='seed study: train (runs already in --work-dir are reused, unless their config '
+        'has changed since: then it stops and says so) and evaluate each '
         'model of each row once per seed, write seed_study.md/.json with per-seed and '
         'mean +- std mask and box AP; no timing')
     parser.add_argument(
@@ -109,10 +111,15 @@ def parse_args():
     if args.test_name and not args.seeds:
         parser.error('--test-name is an option of the seed study (--seeds)')
     # Kept verbatim for the subprocesses, parsed for the in-process model.
-    options = argparse.ArgumentParser()
-    options.add_argument('--o', nargs='+', action=DictAction, default={})
-    args.cfg_dict = options.parse_args(['--o', *args.cfg_options]).o if args.cfg_options else {}
+    args.cfg_dict = parse_cfg_options(args.cfg_options)
     return args
+
+
+def parse_cfg_options(options: List[str]) -> dict:
+    """``key=value`` overrides as ``--cfg-options`` parses them."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument('--o', nargs='+', action=DictAction, default={})
+    return parser.parse_args(['--o', *options]).o if options else {}
 
 
 # ----------------------------------------------------------------------------- rows
@@ -374,14 +381,15 @@ def seed_run(row: dict, side: str, seed: int, args) -> dict:
     # A named test set's metrics live one level down, out of the way of
     # last_test_metrics() on the config's own test set.
     test_dir = osp.join(work_dir, f'test{suffix}') if suffix else work_dir
+    config = resolve_config(row[side]['config'])
+    options = args.cfg_options + [f'randomness.seed={seed}']
+    check_trained_from(config, work_dir, parse_cfg_options(options))
     if osp.exists(record):
         with open(record) as f:
             run = json.load(f)
         # A work dir shared by two rows (the same stock runs) keeps one record.
         if (run['row'], run['config'], run['seed']) == (row['name'], row[side]['config'], seed):
             return run
-    config = resolve_config(row[side]['config'])
-    options = args.cfg_options + [f'randomness.seed={seed}']
     last = osp.join(work_dir, 'last_checkpoint')
     if osp.exists(last):
         with open(last) as f:

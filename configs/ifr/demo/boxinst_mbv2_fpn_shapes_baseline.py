@@ -25,10 +25,15 @@ train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
 
 model = dict(
     type='BoxInst',
+    # BoxInst's preprocessor as mmdet configures it: it makes the box masks
+    # and colour-similarity targets itself (no masks to pad).
     data_preprocessor=dict(
+        _delete_=True,
         type='BoxInstDataPreprocessor',
-        # Training loads no masks to pad: the preprocessor makes its own.
-        pad_mask=False,
+        mean=[123.675, 116.28, 103.53],
+        std=[58.395, 57.12, 57.375],
+        bgr_to_rgb=True,
+        pad_size_divisor=32,
         mask_stride=4,
         pairwise_size=3,
         pairwise_dilation=2,
