@@ -4,7 +4,8 @@ import os.path as osp
 from mmengine.config import Config
 
 #: The sections of a config that decide the trained model.
-TRAINED_FROM = ('model', 'train_cfg', 'optim_wrapper', 'param_scheduler', 'train_dataloader')
+TRAINED_FROM = ('model', 'train_cfg', 'optim_wrapper', 'param_scheduler', 'train_dataloader',
+                'custom_hooks', 'randomness')
 #: Keys of ``train_cfg`` that say when a run validates, not what it trains.
 VALIDATION_KEYS = ('val_begin', 'val_interval')
 

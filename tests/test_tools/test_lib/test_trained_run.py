@@ -30,6 +30,7 @@ def test_a_run_of_the_config_as_it_is_may_be_reused(tmp_path):
     ({'model.bbox_head.type': 'IFRCondInstBboxHead'}, 'model'),
     ({'train_cfg.max_iters': 900}, 'train_cfg'),
     ({'optim_wrapper.optimizer.lr': 1e-3}, 'optim_wrapper'),
+    ({'randomness.seed': 1}, 'randomness'),
 ])
 def test_a_run_of_another_version_of_the_config_is_refused(tmp_path, changes, section):
     _dump_run(str(tmp_path), **changes)
