@@ -3,6 +3,7 @@ config may set") given alone: from a config that inherits an mmifr config,
 and from ``--cfg-options``. A partial ``ifr_cfg`` merges onto the head's
 default refiner."""
 import os.path as osp
+import re
 
 import pytest
 from mmengine.config import Config, DictAction
@@ -36,6 +37,7 @@ KEYS = {
                lambda r: r.budget == 2 and r.fp_correction is None and r.test_solver == {}),
     'initializer': (dict(mid_channels=8), ['initializer.mid_channels=8'],
                     lambda r: r.initializer.reduce.out_channels == 8),
+    'with_cp': (True, ['with_cp=True'], lambda r: r.with_cp and r.budget is None),
 }
 
 
@@ -106,3 +108,12 @@ def test_a_bad_value_alone_names_itself():
     cfg.merge_from_dict({'model.roi_head.mask_head.ifr_cfg.budget': 0})
     with pytest.raises(ValueError, match='budget must be a positive int .*got 0'):
         _refiner(cfg)
+
+
+def test_every_documented_key_is_tested_alone():
+    """The keys of configs/ifr/README.md's ``ifr_cfg`` example are those
+    above (``fp_correction``, which needs a budget, has its own test)."""
+    with open(osp.join(REPO_ROOT, 'configs', 'ifr', 'README.md')) as f:
+        text = f.read().split('## What an IFR config may set', 1)[1].split('```')[1]
+    documented = set(re.findall(r'^ {8}(\w+)=', text, flags=re.M))
+    assert documented - {'fp_correction'} == set(KEYS)

@@ -5,6 +5,7 @@ from collections import deque
 from typing import Deque, List, Optional, Tuple
 
 import torch
+import torch.utils.checkpoint as cp
 from mmcv.cnn import ConvModule
 from mmengine.logging import print_log
 from mmengine.model import BaseModule
@@ -187,6 +188,17 @@ class IFRRefiner(BaseModule):
             With a ``budget``, the ``K`` evaluations start from the guess
             and the task loss trains it with the model (as Skip-DEQ does);
             no ``loss_ifr_init`` then. ``None``: off.
+        with_cp (bool): activation checkpointing (mmcv's ``with_cp``) of the
+            unrolled block evaluations in training (``budget``, the unrolled
+            warm-up, ``'unroll'`` and ``'explicit'``): each evaluation keeps
+            only its input and is recomputed in backward, so training memory
+            holds one ``(N, C, H, W)`` tensor per evaluation instead of its
+            five intermediates and output; a head with
+            :class:`~mmifr.models.roi_heads.IFRMaskLossMixin` also recomputes
+            the predictions of the earlier iterates (``fp_correction``). It
+            trades one more forward of those parts for the memory. The
+            implicit ``'deq'`` solve stores no evaluation and ignores it.
+            Default: False.
         norm_cfg (dict): norm of the input projection.
         init_cfg (dict, optional): mmengine init config.
     """
@@ -203,6 +215,7 @@ class IFRRefiner(BaseModule):
                  budget: Optional[int] = None,
                  fp_correction: OptConfigType = None,
                  initializer: OptConfigType = None,
+                 with_cp: bool = False,
                  norm_cfg: ConfigType = dict(type='GN', num_groups=4, requires_grad=True),
                  init_cfg: OptMultiConfig = None) -> None:
         super().__init__(init_cfg=init_cfg)
@@ -238,6 +251,9 @@ class IFRRefiner(BaseModule):
                 raise ValueError(f"budget sets how a 'deq' refiner runs; mode={mode!r} has its "
                                  'own num_steps')
         self.budget = budget
+        if not isinstance(with_cp, bool):
+            raise ValueError(f'with_cp must be True or False, got {with_cp!r}')
+        self.with_cp = with_cp
         self.fp_correction = _check_fp_correction(fp_correction, budget)
         self._states: List[Tensor] = []
         self.jac_reg = _check_jac_reg(jac_reg)
@@ -346,13 +362,13 @@ class IFRRefiner(BaseModule):
         if h0 is not None and h0.shape != x.shape:
             raise ValueError(f'h0 has shape {tuple(h0.shape)}; the refined feature has '
                              f'{tuple(x.shape)}')
+        training = self.training and torch.is_grad_enabled()
         if mode == 'explicit':
             h = torch.zeros_like(x)
             for block in self.blocks:
-                h = block(h, x)
+                h = self._checkpointed(block)(h, x) if self.with_cp and training else block(h, x)
             return h
         guess = None
-        training = self.training and torch.is_grad_enabled()
         if self.mode == 'unroll':
             overrides = dict(solver='unroll', max_iter=self.num_steps)
         else:
@@ -366,7 +382,10 @@ class IFRRefiner(BaseModule):
                 # depend on its start, so the guess is regressed instead.
                 h0 = guess if self.budget else guess.detach()
         states = [] if training and self.fp_correction else None
-        h = self.deq(self.block, x, params=self._params(), h0=h0, states=states, **overrides)
+        unrolled = overrides.get('solver') == 'unroll'
+        func = self._checkpointed(self.block) if self.with_cp and training and unrolled \
+            else self.block
+        h = self.deq(func, x, params=self._params(), h0=h0, states=states, **overrides)
         self._record(self.deq.last_stats)
         if states is not None:
             self._states = states
@@ -378,6 +397,12 @@ class IFRRefiner(BaseModule):
                 # output, which keeps the initializer in every backward.
                 self._queue_loss('loss_ifr_init', self.initializer.loss(guess, h))
         return h
+
+    @staticmethod
+    def _checkpointed(block: nn.Module):
+        # Non-reentrant: the block's parameters get their gradients although
+        # the inputs (the zero H0) may not require any.
+        return lambda h, x: cp.checkpoint(block, h, x, use_reentrant=False)
 
     def pop_states(self) -> List[Tensor]:
         """Return and clear the iterates ``[h_1, ..., h_K]`` of the latest
@@ -462,4 +487,5 @@ class IFRRefiner(BaseModule):
         return values
 
     def extra_repr(self) -> str:
-        return f'mode={self.mode!r}, num_steps={self.num_steps}, budget={self.budget}'
+        return (f'mode={self.mode!r}, num_steps={self.num_steps}, budget={self.budget}, '
+                f'with_cp={self.with_cp}')

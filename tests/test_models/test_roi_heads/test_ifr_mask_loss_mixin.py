@@ -122,3 +122,29 @@ def test_htc_head_supervises_logits_and_drops_feature_only_passes():
     logits = head(x, res, return_feat=False)
     (preds, ) = head._iterate_preds
     assert preds['mask_preds'].shape == logits.shape == (3, NUM_CLASSES, 28, 28)
+
+
+def test_with_cp_recomputes_the_earlier_iterates_predictions_with_the_same_losses():
+    """``with_cp`` also checkpoints the predictions of the supervised earlier
+    iterates; the losses and every gradient stay those of the plain head."""
+    results = []
+    for with_cp in (False, True):
+        head = _roi_head('mask_rcnn', **BUDGET_IFR_CFG, with_cp=with_cp)
+        calls = []
+        # A pre-hook: the recompute stops inside conv_logits (its input is the
+        # last tensor it needs), before a forward hook would run.
+        head.mask_head.conv_logits.register_forward_pre_hook(lambda *args: calls.append(1))
+        losses = _losses(head)
+        forward_calls = len(calls)
+        (losses['loss_mask'] + losses['loss_mask_fpc']).backward()
+        grads = [p.grad.clone() for p in head.mask_head.parameters() if p.grad is not None]
+        results.append((losses, grads, forward_calls, len(calls) - forward_calls))
+    (plain, plain_grads, plain_fwd, plain_bwd), (cp, cp_grads, cp_fwd, cp_bwd) = results
+    for key in ('loss_mask', 'loss_mask_fpc'):
+        torch.testing.assert_close(cp[key], plain[key])
+    assert len(cp_grads) == len(plain_grads) > 0
+    for a, b in zip(cp_grads, plain_grads):
+        torch.testing.assert_close(a, b)
+    # h_2's prediction runs once; h_1's again in backward, with the tower
+    # bypassed as in forward (the block is not run a third time for it).
+    assert plain_fwd == cp_fwd == 2 and plain_bwd == 0 and cp_bwd == 1

@@ -108,6 +108,11 @@ HEAD_ROWS = {
         label='IFR at the stock cost (budget=2 + fixed-point correction)',
         ifr_cfg=BUDGET_IFR_CFG,
         lever='2 block evaluations in training and inference; the mask loss on both iterates'),
+    'budget2_cp': dict(
+        label='IFR at the stock cost, activation checkpointing (budget=2 + fpc, with_cp=True)',
+        ifr_cfg=dict(BUDGET_IFR_CFG, with_cp=True),
+        lever='as budget2; each evaluation and the earlier iterate\'s prediction recomputed '
+        'in backward'),
     'budget2_only': dict(
         label='IFR, budget=2 alone (no fixed-point correction)',
         ifr_cfg=dict(budget=2),

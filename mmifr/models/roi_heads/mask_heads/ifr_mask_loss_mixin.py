@@ -3,6 +3,8 @@ on every iterate of a fixed-budget refiner."""
 from contextlib import contextmanager
 from typing import Dict, Iterator, List, Optional, Tuple
 
+import torch
+import torch.utils.checkpoint as cp
 from mmengine.model import ModuleList
 from torch import Tensor
 
@@ -26,7 +28,9 @@ class IFRMaskLossMixin:
     ``w_K`` and the losses of the earlier iterates are added, weighted
     ``w_k``, as ``<loss name>_fpc`` (``loss_mask_fpc``, and BMask R-CNN's
     boundary terms): ``w_k = g^(K-k)``, normalised to sum to 1, so the
-    total weight of the mask loss is the stock head's.
+    total weight of the mask loss is the stock head's. With the refiner's
+    ``with_cp``, the earlier iterates' predictions are recomputed in backward
+    instead of kept (activation checkpointing).
 
     A head lists the tower whose iterates are supervised in
     ``fp_correction_tower`` and may override :meth:`_predict_iterate` when
@@ -64,10 +68,18 @@ class IFRMaskLossMixin:
         refiner = self._fpc_refiner()
         states = refiner.pop_states() if refiner is not None else []
         if self.training and len(states) > 1:
-            with self._tower_bypassed():
+
+            def predict(h: Tensor) -> Dict[str, Tensor]:
+                with self._tower_bypassed():
+                    return self._predict_iterate(h, *args, **kwargs)
+
+            if refiner.with_cp and torch.is_grad_enabled():
+                # Recomputed in backward; the bypass is entered again then.
                 self._iterate_preds = [
-                    self._predict_iterate(h, *args, **kwargs) for h in states[:-1]
+                    cp.checkpoint(predict, h, use_reentrant=False) for h in states[:-1]
                 ]
+            else:
+                self._iterate_preds = [predict(h) for h in states[:-1]]
             self._iterate_weights = fp_correction_weights(refiner.fp_correction['gamma'],
                                                           len(states))
         return out
