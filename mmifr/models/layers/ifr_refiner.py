@@ -363,10 +363,11 @@ class IFRRefiner(BaseModule):
             raise ValueError(f'h0 has shape {tuple(h0.shape)}; the refined feature has '
                              f'{tuple(x.shape)}')
         training = self.training and torch.is_grad_enabled()
+        checkpointed = self.with_cp and training
         if mode == 'explicit':
             h = torch.zeros_like(x)
             for block in self.blocks:
-                h = self._checkpointed(block)(h, x) if self.with_cp and training else block(h, x)
+                h = (self._checkpointed(block) if checkpointed else block)(h, x)
             return h
         guess = None
         if self.mode == 'unroll':
@@ -382,9 +383,9 @@ class IFRRefiner(BaseModule):
                 # depend on its start, so the guess is regressed instead.
                 h0 = guess if self.budget else guess.detach()
         states = [] if training and self.fp_correction else None
+        # The implicit solve stores no evaluation: only unrolled ones are checkpointed.
         unrolled = overrides.get('solver') == 'unroll'
-        func = self._checkpointed(self.block) if self.with_cp and training and unrolled \
-            else self.block
+        func = self._checkpointed(self.block) if checkpointed and unrolled else self.block
         h = self.deq(func, x, params=self._params(), h0=h0, states=states, **overrides)
         self._record(self.deq.last_stats)
         if states is not None:

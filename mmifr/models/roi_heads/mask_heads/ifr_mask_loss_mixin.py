@@ -3,7 +3,6 @@ on every iterate of a fixed-budget refiner."""
 from contextlib import contextmanager
 from typing import Dict, Iterator, List, Optional, Tuple
 
-import torch
 import torch.utils.checkpoint as cp
 from mmengine.model import ModuleList
 from torch import Tensor
@@ -73,7 +72,8 @@ class IFRMaskLossMixin:
                 with self._tower_bypassed():
                     return self._predict_iterate(h, *args, **kwargs)
 
-            if refiner.with_cp and torch.is_grad_enabled():
+            # The refiner keeps iterates only when gradients are on.
+            if refiner.with_cp:
                 # Recomputed in backward; the bypass is entered again then.
                 self._iterate_preds = [
                     cp.checkpoint(predict, h, use_reentrant=False) for h in states[:-1]
