@@ -414,10 +414,14 @@ def deq_fixed_point(func: Callable,
     if states is not None and solver != UNROLL:
         raise ValueError(f"states (the iterates of a solve) need solver='unroll'; the "
                          f'{solver!r} solver keeps only its best iterate')
-    h0 = torch.zeros_like(x) if h0 is None else h0
     if solver == UNROLL:
+        if h0 is None:
+            # A broadcast zero holds no memory, also where a checkpointed
+            # first evaluation keeps its input (with_cp).
+            h0 = x.new_zeros(()).expand_as(x)
         h, stats = _unroll(func, x, h0, max_iter, states)
         return h, DEQStats(stats)
+    h0 = torch.zeros_like(x) if h0 is None else h0
     fwd = SolverConfig(solver, max_iter, tol, stop_mode,
                        tuple(sorted((solver_kwargs or {}).items())), output == 'fz', chunk_size)
     stats = DEQStats(forward=None)

@@ -5,6 +5,8 @@ import os.path as osp
 import pytest
 from mmengine.config import Config
 
+from mmifr.models.roi_heads.mask_heads.ifr_conv_fc_mask_head import BUDGET_IFR_CFG
+
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 DEMO_DIR = osp.join(REPO_ROOT, 'configs', 'ifr', 'demo')
 PAIRS = ['shapes', 'shapes-2x', 'fruits-nuts', 'coco-subset']
@@ -247,8 +249,8 @@ def _variant_ifr_cfg(cand, reference):
 
 
 @pytest.mark.parametrize('schedule, variant, ifr_cfg', [
-    ('shapes', 'ifr-budget', dict(budget=2, fp_correction=dict(gamma=0.8))),
-    ('shapes-2x', 'ifr-budget', dict(budget=2, fp_correction=dict(gamma=0.8))),
+    ('shapes', 'ifr-budget', BUDGET_IFR_CFG),
+    ('shapes-2x', 'ifr-budget', BUDGET_IFR_CFG),
     ('shapes', 'ifr-budget-only', dict(budget=2)),
 ])
 def test_budget_demos_differ_only_in_the_refiners_budget(schedule, variant, ifr_cfg):

@@ -192,12 +192,15 @@ class IFRRefiner(BaseModule):
             unrolled block evaluations in training (``budget``, the unrolled
             warm-up, ``'unroll'`` and ``'explicit'``): each evaluation keeps
             only its input and is recomputed in backward, so training memory
-            holds one ``(N, C, H, W)`` tensor per evaluation instead of its
-            five intermediates and output; a head with
+            holds ``X`` and one ``(N, C, H, W)`` iterate per evaluation after
+            the first (the zero start is a broadcast scalar) instead of five
+            intermediates and an output per evaluation; a head with
             :class:`~mmifr.models.roi_heads.IFRMaskLossMixin` also recomputes
             the predictions of the earlier iterates (``fp_correction``). It
-            trades one more forward of those parts for the memory. The
-            implicit ``'deq'`` solve stores no evaluation and ignores it.
+            trades one more forward of those parts for the memory: the budget
+            recipe's mask-head training peak falls below the stock head's
+            (docs/ifr_at_stock_cost.md). The implicit ``'deq'`` solve stores
+            no evaluation and ignores it.
             Default: False.
         norm_cfg (dict): norm of the input projection.
         init_cfg (dict, optional): mmengine init config.

@@ -69,6 +69,23 @@ def test_with_cp_leaves_inference_and_the_implicit_solve_alone():
                                    _refiner(budget=2).eval()(torch.ones(1, C, 5, 5)))
 
 
+def test_with_cp_keeps_the_input_and_one_tensor_per_later_evaluation():
+    """A budget of K checkpointed evaluations from H0 = 0 keeps X and
+    h_1 .. h_{K-1} for backward: the zero start costs no memory."""
+    refiner = _refiner(budget=3, with_cp=True)
+    x = torch.randn(2, C, 6, 6)
+    kept = {}
+
+    def pack(t):
+        kept[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        refiner(x)
+    large = [n for n in kept.values() if n >= x.numel() * x.element_size()]
+    assert len(large) == 3 and sum(kept.values()) < 3.1 * x.numel() * x.element_size()
+
+
 @pytest.mark.parametrize('value', ['yes', 1, None])
 def test_with_cp_must_be_a_bool(value):
     with pytest.raises(ValueError, match=f'with_cp must be True or False, got {value!r}'):

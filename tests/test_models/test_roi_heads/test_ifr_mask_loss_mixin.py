@@ -91,7 +91,7 @@ def test_every_iterate_gets_the_heads_own_loss(name):
 def test_the_budget_recipe_trains_with_fpc_and_infers_with_its_budget():
     head = _roi_head('mask_rcnn', **BUDGET_IFR_CFG)
     refiner = head.mask_head.convs[0]
-    assert (refiner.budget, refiner.fp_correction) == (2, dict(gamma=0.8))
+    assert (refiner.budget, refiner.fp_correction, refiner.with_cp) == (2, dict(gamma=0.8), True)
     losses = _losses(head)
     assert {'loss_mask', 'loss_mask_fpc'} <= set(losses)
     # Inference runs the same two evaluations, and keeps no iterates.
@@ -129,7 +129,7 @@ def test_with_cp_recomputes_the_earlier_iterates_predictions_with_the_same_losse
     iterates; the losses and every gradient stay those of the plain head."""
     results = []
     for with_cp in (False, True):
-        head = _roi_head('mask_rcnn', **BUDGET_IFR_CFG, with_cp=with_cp)
+        head = _roi_head('mask_rcnn', **dict(BUDGET_IFR_CFG, with_cp=with_cp))
         calls = []
         # A pre-hook: the recompute stops inside conv_logits (its input is the
         # last tensor it needs), before a forward hook would run.
@@ -148,3 +148,24 @@ def test_with_cp_recomputes_the_earlier_iterates_predictions_with_the_same_losse
     # h_2's prediction runs once; h_1's again in backward, with the tower
     # bypassed as in forward (the block is not run a third time for it).
     assert plain_fwd == cp_fwd == 2 and plain_bwd == 0 and cp_bwd == 1
+
+
+def test_backward_frees_the_final_prediction_before_recomputing_an_earlier_one():
+    """With ``with_cp``, the final prediction's backward runs before the
+    earlier iterate's prediction is recomputed: the two 28x28 activations are
+    never held together, which keeps the head's training memory at the stock
+    head's (docs/ifr_at_stock_cost.md)."""
+    head = _roi_head('mask_rcnn', **BUDGET_IFR_CFG)
+    events, phase = [], ['forward']
+
+    def record(module, inputs):
+        # The predictor's input (after the in-place ReLU) gets its gradient
+        # when this prediction's backward is done.
+        events.append((phase[0], 'forward'))
+        inputs[0].register_hook(lambda grad: events.append((phase[0], 'backward')))
+
+    head.mask_head.conv_logits.register_forward_pre_hook(record)
+    losses = _losses(head)
+    phase[0] = 'backward'
+    (losses['loss_mask'] + losses['loss_mask_fpc']).backward()
+    assert [e for p, e in events if p == 'backward'] == ['backward', 'forward', 'backward']

@@ -105,18 +105,22 @@ HEAD_ROWS = {
         test_solver='default',
         lever='memory 5 + chunks of 64 (training); tol 1e-2 + output fz (inference)'),
     'budget2': dict(
-        label='IFR at the stock cost (budget=2 + fixed-point correction)',
-        ifr_cfg=BUDGET_IFR_CFG,
+        label='IFR, budget=2 + fixed-point correction, no checkpointing',
+        ifr_cfg=dict(BUDGET_IFR_CFG, with_cp=False),
         lever='2 block evaluations in training and inference; the mask loss on both iterates'),
     'budget2_cp': dict(
-        label='IFR at the stock cost, activation checkpointing (budget=2 + fpc, with_cp=True)',
-        ifr_cfg=dict(BUDGET_IFR_CFG, with_cp=True),
+        label='IFR at the stock cost (BUDGET_IFR_CFG: budget=2 + fpc, with_cp=True)',
+        ifr_cfg=BUDGET_IFR_CFG,
         lever='as budget2; each evaluation and the earlier iterate\'s prediction recomputed '
         'in backward'),
     'budget2_only': dict(
         label='IFR, budget=2 alone (no fixed-point correction)',
         ifr_cfg=dict(budget=2),
         lever='2 block evaluations in training and inference'),
+    'budget2_only_cp': dict(
+        label='IFR, budget=2 alone, activation checkpointing (with_cp=True)',
+        ifr_cfg=dict(budget=2, with_cp=True),
+        lever='as budget2_only; each evaluation recomputed in backward'),
 }
 #: Inference-only rows: the paper's training solve, a cheaper test-time solve.
 INFER_ROWS = {
@@ -278,9 +282,11 @@ def head_train_step(head: nn.Module, x: Tensor, targets: Tensor, labels: Tensor)
     loss = head.loss_mask(preds, targets, labels)
     # Fixed-point correction: the weighted loss of each earlier iterate.
     weights, iterates = head.pop_iterate_preds() if hasattr(head, 'pop_iterate_preds') else ([], [])
-    loss = loss * (weights[-1] if weights else 1)
-    for weight, it in zip(weights, iterates):
-        loss = loss + weight * head.loss_mask(it['mask_preds'], targets, labels)
+    loss = sum((weight * head.loss_mask(it['mask_preds'], targets, labels)
+                for weight, it in zip(weights, iterates)), loss * (weights[-1] if weights else 1))
+    # mmdet's RoI heads return only the losses: no prediction outlives the
+    # forward into backward, for the stock head or an IFR one.
+    del preds, iterates
     loss.backward()
 
 

@@ -7,10 +7,12 @@ from .ifr_mask_loss_mixin import IFRMaskLossMixin
 #: IFR at the stock model's cost, one key in ``ifr_cfg`` away: 2 block
 #: evaluations in training and inference (each is 2 convs: the stock 4-conv
 #: tower's cost), every iterate supervised (fixed-point correction, weights
-#: 0.8^(K-k), normalised). Not the default: on the demo data it was not shown
-#: to be as accurate as the paper's protocol over the seeds the project asks
-#: for (docs/ifr_at_stock_cost.md).
-BUDGET_IFR_CFG = dict(budget=2, fp_correction=dict(gamma=0.8))
+#: 0.8^(K-k), normalised), the evaluations and the earlier iterate's
+#: prediction recomputed in backward (``with_cp``: the same gradients, a
+#: training peak below the stock head's). Not the default: on the demo data
+#: it was not shown to be as accurate as the paper's protocol over the seeds
+#: the project asks for (docs/ifr_at_stock_cost.md).
+BUDGET_IFR_CFG = dict(budget=2, fp_correction=dict(gamma=0.8), with_cp=True)
 #: Inference solve of the RoI mask heads (with the DEQ solve, ``budget=None``)
 #: unless ``ifr_cfg.test_solver`` is set: stop each RoI at a relative residual of
 #: 1e-2 and return ``F`` of its best iterate (a free extra step). On the three
@@ -33,9 +35,10 @@ class IFRConvFCMaskHead(IFRMaskLossMixin, IFRTowerMixin, PredictorInitMixin, FCN
 
     Unless ``ifr_cfg`` names a ``test_solver``, the refiner gets
     :data:`MASK_HEAD_TEST_SOLVER` as its inference solve. With
-    :data:`BUDGET_IFR_CFG` (``budget=2`` and ``fp_correction``) it runs 2
-    block evaluations instead, trained with the mask loss on both iterates
-    (:class:`IFRMaskLossMixin`, logged as ``loss_mask_fpc``).
+    :data:`BUDGET_IFR_CFG` (``budget=2``, ``fp_correction`` and
+    ``with_cp``) it runs 2 block evaluations instead, trained with the mask
+    loss on both iterates (:class:`IFRMaskLossMixin`, logged as
+    ``loss_mask_fpc``).
 
     Args:
         ifr_cfg (dict, optional): config of the

@@ -29,7 +29,10 @@ class IFRMaskLossMixin:
     boundary terms): ``w_k = g^(K-k)``, normalised to sum to 1, so the
     total weight of the mask loss is the stock head's. With the refiner's
     ``with_cp``, the earlier iterates' predictions are recomputed in backward
-    instead of kept (activation checkpointing).
+    instead of kept (activation checkpointing); they are built as the
+    refiner returns, before the head's own layers read ``h_K``, so that
+    backward (which runs the later-built graph first) frees the final
+    prediction's activations before it recomputes an earlier one's.
 
     A head lists the tower whose iterates are supervised in
     ``fp_correction_tower`` and may override :meth:`_predict_iterate` when
@@ -62,27 +65,37 @@ class IFRMaskLossMixin:
     def forward(self, x: Tensor, *args, **kwargs):
         """mmdet's forward of the head; in training, also the predictions of
         the refiner's earlier iterates, kept for :meth:`loss_and_target`."""
-        out = super().forward(x, *args, **kwargs)
         self._iterate_preds: List[Dict[str, Tensor]] = []
         refiner = self._fpc_refiner()
-        states = refiner.pop_states() if refiner is not None else []
-        if self.training and len(states) > 1:
+        if refiner is None or not (self.training and refiner.fp_correction):
+            return super().forward(x, *args, **kwargs)
 
-            def predict(h: Tensor) -> Dict[str, Tensor]:
-                with self._tower_bypassed():
-                    return self._predict_iterate(h, *args, **kwargs)
+        def predict(h: Tensor) -> Dict[str, Tensor]:
+            with self._tower_bypassed():
+                return self._predict_iterate(h, *args, **kwargs)
 
+        def predict_earlier_iterates(module, inputs, output) -> None:
             # The refiner keeps iterates only when gradients are on.
+            states = refiner.pop_states()
+            if len(states) < 2:
+                return
             if refiner.with_cp:
                 # Recomputed in backward; the bypass is entered again then.
-                self._iterate_preds = [
-                    cp.checkpoint(predict, h, use_reentrant=False) for h in states[:-1]
-                ]
+                preds = [cp.checkpoint(predict, h, use_reentrant=False) for h in states[:-1]]
             else:
-                self._iterate_preds = [predict(h) for h in states[:-1]]
+                preds = [predict(h) for h in states[:-1]]
+            self._iterate_preds = preds
             self._iterate_weights = fp_correction_weights(refiner.fp_correction['gamma'],
                                                           len(states))
-        return out
+
+        # Built before the rest of the head reads h_K: backward runs the
+        # later-built graph first, so the final prediction's activations are
+        # freed before the earlier iterates' are recomputed (with_cp).
+        handle = refiner.register_forward_hook(predict_earlier_iterates)
+        try:
+            return super().forward(x, *args, **kwargs)
+        finally:
+            handle.remove()
 
     def pop_iterate_preds(self) -> Tuple[List[float], List[Dict[str, Tensor]]]:
         """Return and clear the predictions of the earlier iterates of the
