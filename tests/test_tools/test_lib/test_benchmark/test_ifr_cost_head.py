@@ -31,7 +31,10 @@ def test_rows_refiner_configs():
     assert row_refiner_cfg(HEAD_ROWS['default']) == dict(
         type='IFRRefiner', solver=solver, test_solver=test_solver)
     # The rows at the stock cost give their refiner whole.
-    assert row_refiner_cfg(HEAD_ROWS['budget2']) == dict(budget=2, fp_correction=dict(gamma=0.8))
+    assert row_refiner_cfg(HEAD_ROWS['budget2']) == dict(
+        budget=2, fp_correction=dict(gamma=0.8), with_cp=False)
+    assert row_refiner_cfg(HEAD_ROWS['budget2_cp']) == dict(
+        budget=2, fp_correction=dict(gamma=0.8), with_cp=True)
     assert row_refiner_cfg(HEAD_ROWS['budget2_infer3'])['test_solver'] == dict(
         solver='unroll', max_iter=3)
     # No test_solver: the training solve at inference too.
