@@ -86,11 +86,13 @@ def test_meinst_pair_differs_only_in_the_head_towers_and_ifr_runtime():
     assert meinst_model['bbox_head']['num_classes'] == 4
 
 
-def test_meinst_3x_pair_differs_from_the_demo_pair_only_in_the_schedule():
+@pytest.mark.parametrize('framework', ['meinst', 'retinanet'])
+def test_3x_pairs_differ_from_the_demo_pair_only_in_the_schedule(framework):
     for side in ('baseline', 'ifr'):
-        demo = Config.fromfile(osp.join(DEMO_DIR, f'meinst_mbv2_fpn_shapes_{side}.py')).to_dict()
+        demo = Config.fromfile(osp.join(DEMO_DIR,
+                                        f'{framework}_mbv2_fpn_shapes_{side}.py')).to_dict()
         long = Config.fromfile(osp.join(DEMO_DIR,
-                                        f'meinst_mbv2_fpn_shapes-3x_{side}.py')).to_dict()
+                                        f'{framework}_mbv2_fpn_shapes-3x_{side}.py')).to_dict()
         assert long['train_cfg']['max_iters'] == 3 * demo['train_cfg']['max_iters'] == 1350
         assert long['train_cfg']['val_interval'] == 1350
         assert long['default_hooks']['checkpoint']['interval'] == 1350
@@ -417,7 +419,8 @@ def test_every_demo_config_is_covered():
                              'mask-rcnn_mbv2_fpn_shapes-2x_ifr-budget.py'} | {
                                  f'{m}_mbv2_fpn_shapes_{s}.py' for m in frameworks
                                  for s in ('baseline', 'ifr')} | {
-                                     f'meinst_mbv2_fpn_shapes-3x_{s}.py'
+                                     f'{m}_mbv2_fpn_shapes-3x_{s}.py'
+                                     for m in ('meinst', 'retinanet')
                                      for s in ('baseline', 'ifr')} | {
                                      f'{m}_mbv2_fpn_shapes-video_{s}.py'
                                      for m in ('masktrack-rcnn', 'sipmask-vis')
