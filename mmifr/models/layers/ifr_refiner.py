@@ -368,7 +368,7 @@ class IFRRefiner(BaseModule):
         training = self.training and torch.is_grad_enabled()
         checkpointed = self.with_cp and training
         if mode == 'explicit':
-            h = torch.zeros_like(x)
+            h = x.new_zeros(()).expand_as(x)  # H0 = 0, no memory (with_cp keeps it)
             for block in self.blocks:
                 h = (self._checkpointed(block) if checkpointed else block)(h, x)
             return h
