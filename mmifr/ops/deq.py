@@ -296,6 +296,13 @@ class DEQFunction(torch.autograd.Function):
         return gx, list(grads), stats
 
 
+def zero_start(x: Tensor) -> Tensor:
+    """``H0 = 0`` shaped like ``x``, as a broadcast scalar: it holds no
+    memory, also where a checkpointed first evaluation keeps its input
+    (``with_cp``)."""
+    return x.new_zeros(()).expand_as(x)
+
+
 def _unroll(func: Callable,
             x: Tensor,
             h0: Tensor,
@@ -415,11 +422,7 @@ def deq_fixed_point(func: Callable,
         raise ValueError(f"states (the iterates of a solve) need solver='unroll'; the "
                          f'{solver!r} solver keeps only its best iterate')
     if solver == UNROLL:
-        if h0 is None:
-            # A broadcast zero holds no memory, also where a checkpointed
-            # first evaluation keeps its input (with_cp).
-            h0 = x.new_zeros(()).expand_as(x)
-        h, stats = _unroll(func, x, h0, max_iter, states)
+        h, stats = _unroll(func, x, zero_start(x) if h0 is None else h0, max_iter, states)
         return h, DEQStats(stats)
     h0 = torch.zeros_like(x) if h0 is None else h0
     fwd = SolverConfig(solver, max_iter, tol, stop_mode,

@@ -13,7 +13,7 @@ from torch import Tensor, nn
 
 from mmdet.registry import MODELS
 from mmdet.utils import ConfigType, OptConfigType, OptMultiConfig
-from mmifr.ops import DEQFixedPoint, DEQStats, jacobian_frobenius
+from mmifr.ops import DEQFixedPoint, DEQStats, jacobian_frobenius, zero_start
 
 MODES = ('deq', 'unroll', 'explicit')
 JAC_REG_KEYS = ('weight', 'num_probes')
@@ -368,7 +368,7 @@ class IFRRefiner(BaseModule):
         training = self.training and torch.is_grad_enabled()
         checkpointed = self.with_cp and training
         if mode == 'explicit':
-            h = x.new_zeros(()).expand_as(x)  # H0 = 0, no memory (with_cp keeps it)
+            h = zero_start(x)
             for block in self.blocks:
                 h = (self._checkpointed(block) if checkpointed else block)(h, x)
             return h
