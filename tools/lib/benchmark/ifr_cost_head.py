@@ -121,6 +121,14 @@ HEAD_ROWS = {
         label='IFR, budget=2 alone, activation checkpointing (with_cp=True)',
         ifr_cfg=dict(budget=2, with_cp=True),
         lever='as budget2_only; each evaluation recomputed in backward'),
+    'budget2_init': dict(
+        label='IFR, budget=2 from a jointly trained initial guess',
+        ifr_cfg=dict(budget=2, initializer=dict()),
+        lever='2 block evaluations from FixedPointInitializer(X) instead of H0 = 0'),
+    'budget2_init_cp': dict(
+        label='IFR, budget=2 from a jointly trained initial guess, with_cp=True',
+        ifr_cfg=dict(budget=2, initializer=dict(), with_cp=True),
+        lever='as budget2_init; each evaluation recomputed in backward'),
 }
 #: Inference-only rows: the paper's training solve, a cheaper test-time solve.
 INFER_ROWS = {
