@@ -255,6 +255,8 @@ def _variant_ifr_cfg(cand, reference):
     ('shapes-2x', 'ifr-budget', BUDGET_IFR_CFG),
     ('shapes', 'ifr-budget-only', dict(budget=2)),
     ('shapes', 'ifr-budget-init', dict(budget=2, initializer=dict())),
+    ('shapes', 'ifr-budget-init-consistency',
+     dict(budget=2, initializer=dict(), consistency=dict(weight=1.0))),
 ])
 def test_budget_demos_differ_only_in_the_refiners_budget(schedule, variant, ifr_cfg):
     """The model at the stock model's cost, one key away from the default."""
@@ -411,7 +413,7 @@ def test_framework_pair_has_a_rows_file(prefix):
 def test_every_demo_config_is_covered():
     names = {osp.basename(p) for p in glob.glob(osp.join(DEMO_DIR, '*.py'))}
     frameworks = ('bmask-rcnn', 'meinst', 'blendmask') + tuple(FRAMEWORK_PAIRS)
-    variants = ('budget', 'budget-only', 'budget-init', 'jacreg', 'jfb', 'phantom', 'torchinit', 'deq-from-start',
+    variants = ('budget', 'budget-only', 'budget-init', 'budget-init-consistency', 'jacreg', 'jfb', 'phantom', 'torchinit', 'deq-from-start',
                 'late-switch', 'branch-gain')
     assert names == {f'mask-rcnn_mbv2_fpn_{p}_{s}.py' for p in PAIRS
                      for s in ('baseline', 'ifr')} | {

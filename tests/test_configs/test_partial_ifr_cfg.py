@@ -89,18 +89,29 @@ def test_key_alone_from_cfg_options(base, key):
     _defaults_hold_for_the_rest(refiner, key)
 
 
+#: Keys that act on a budget's iterates: (--cfg-options key, value, the
+#: refiner's attribute then, the start of the error given without a budget).
+BUDGET_KEYS = {
+    'fp_correction': ('fp_correction.gamma', 0.5, dict(gamma=0.5),
+                      'fp_correction supervises the iterates of a fixed budget'),
+    'consistency': ('consistency.weight', 0.5, dict(weight=0.5),
+                    'consistency pulls the last iterate of a fixed budget onto the fixed point'),
+}
+
+
 @pytest.mark.parametrize('base', BASES)
-def test_fp_correction_alone_asks_for_a_budget_and_works_beside_one(base):
-    """fixed-point correction supervises a budget's iterates: alone it is
-    refused with what to set; with ``budget`` it applies."""
+@pytest.mark.parametrize('key', sorted(BUDGET_KEYS))
+def test_a_budget_key_alone_asks_for_a_budget_and_works_beside_one(base, key):
+    """fixed-point correction and consistency act on a budget's iterates:
+    alone they are refused with what to set; with ``budget`` they apply."""
+    option, value, expected, message = BUDGET_KEYS[key]
     cfg = Config.fromfile(osp.join(REPO_ROOT, base))
-    cfg.merge_from_dict({'model.roi_head.mask_head.ifr_cfg.fp_correction.gamma': 0.5})
-    with pytest.raises(ValueError, match='fp_correction supervises the iterates of a fixed '
-                       r'budget; set budget \(e.g. budget=2\)'):
+    cfg.merge_from_dict({f'model.roi_head.mask_head.ifr_cfg.{option}': value})
+    with pytest.raises(ValueError, match=message + r'; set budget \(e.g. budget=2\)'):
         _refiner(cfg)
     cfg.merge_from_dict({'model.roi_head.mask_head.ifr_cfg.budget': 2})
     refiner = _refiner(cfg)
-    assert refiner.fp_correction == dict(gamma=0.5) and refiner.budget == 2
+    assert getattr(refiner, key) == expected and refiner.budget == 2
 
 
 def test_a_bad_value_alone_names_itself():
@@ -112,8 +123,9 @@ def test_a_bad_value_alone_names_itself():
 
 def test_every_documented_key_is_tested_alone():
     """The keys of configs/ifr/README.md's ``ifr_cfg`` example are those
-    above (``fp_correction``, which needs a budget, has its own test)."""
+    above (``fp_correction`` and ``consistency``, which need a budget, have
+    their own test)."""
     with open(osp.join(REPO_ROOT, 'configs', 'ifr', 'README.md')) as f:
         text = f.read().split('## What an IFR config may set', 1)[1].split('```')[1]
     documented = set(re.findall(r'^ {8}(\w+)=', text, flags=re.M))
-    assert documented - {'fp_correction'} == set(KEYS)
+    assert documented - set(BUDGET_KEYS) == set(KEYS)

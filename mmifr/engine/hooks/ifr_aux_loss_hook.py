@@ -14,15 +14,15 @@ class IFRAuxLossHook(Hook):
 
     A refiner with ``jac_reg`` queues its Jacobian penalty at each training
     forward, one with an ``initializer`` the regression loss of its guess,
-    whatever head or framework it sits in. This hook adds a forward
+    one with ``consistency`` the distance of its last iterate to the fixed
+    point, whatever head or framework it sits in. This hook adds a forward
     hook to the detector itself: after a ``mode='loss'`` forward it pops the
     queued losses and adds them to the returned dict as ``loss_ifr_jac`` /
-    ``loss_ifr_init``. From there each is an ordinary mmdet loss:
+    ``loss_ifr_init`` / ``loss_ifr_consistency``. From there each is an ordinary mmdet loss:
     summed by ``parse_losses``, logged beside ``loss_mask``, scaled like the
     others by gradient accumulation and AMP loss scaling, reduced by DDP.
 
-    Without any refiner with ``jac_reg`` or ``initializer`` the hook does
-    nothing.
+    Without any refiner that queues losses the hook does nothing.
     """
 
     def __init__(self) -> None:

@@ -82,6 +82,22 @@ def _check_fp_correction(cfg: OptConfigType, budget: Optional[int]) -> Optional[
     return dict(gamma=float(gamma))
 
 
+def _check_consistency(cfg: OptConfigType, budget: Optional[int]) -> Optional[dict]:
+    """``consistency`` with defaults filled in, or ``None`` when off."""
+    if cfg is None:
+        return None
+    if budget is None:
+        raise ValueError('consistency pulls the last iterate of a fixed budget onto the fixed '
+                         'point; set budget (e.g. budget=2) or consistency=None')
+    unknown = sorted(set(cfg) - {'weight'})
+    if unknown:
+        raise ValueError(f"consistency has unknown key(s) {unknown}; allowed keys: ['weight']")
+    weight = cfg.get('weight', 1.0)
+    if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not weight > 0:
+        raise ValueError(f'consistency.weight must be a positive float, got {weight!r}')
+    return dict(weight=float(weight))
+
+
 def fp_correction_weights(gamma: float, num_states: int) -> List[float]:
     """Weights of the iterates ``h_1 .. h_K``: ``gamma^(K-k)``, normalised to
     sum to 1 (the total weight of the head's loss stays that of the stock
@@ -176,6 +192,15 @@ class IFRRefiner(BaseModule):
             (:meth:`pop_states`); a head with
             :class:`~mmifr.models.roi_heads.IFRMaskLossMixin` turns them into
             losses. ``None``: off.
+        consistency (dict, optional): for a ``budget`` refiner, pull the
+            last iterate ``h_K`` onto the block's fixed point ``H*`` (as
+            consistency-trained DEQs distil the solve into a few steps):
+            ``H*`` is solved without a graph by ``solver``, started from
+            ``h_K``, and the loss gets ``weight * ||h_K - H*||^2 / ||H*||^2``
+            (the squared relative distance that the frontier reports),
+            queued as ``loss_ifr_consistency`` like ``jac_reg``'s term. Its
+            gradient reaches the block and, through ``h_K``, ``X``.
+            ``dict(weight=1.0)``. ``None``: off.
         initializer (dict, optional): config of a learned initial guess of
             ``H*`` from ``X`` (e.g. ``dict(type='FixedPointInitializer')``,
             :class:`~mmifr.models.layers.FixedPointInitializer`), used by
@@ -217,6 +242,7 @@ class IFRRefiner(BaseModule):
                  jac_reg: OptConfigType = None,
                  budget: Optional[int] = None,
                  fp_correction: OptConfigType = None,
+                 consistency: OptConfigType = None,
                  initializer: OptConfigType = None,
                  with_cp: bool = False,
                  norm_cfg: ConfigType = dict(type='GN', num_groups=4, requires_grad=True),
@@ -258,6 +284,7 @@ class IFRRefiner(BaseModule):
             raise ValueError(f'with_cp must be True or False, got {with_cp!r}')
         self.with_cp = with_cp
         self.fp_correction = _check_fp_correction(fp_correction, budget)
+        self.consistency = _check_consistency(consistency, budget)
         self._states: List[Tensor] = []
         self.jac_reg = _check_jac_reg(jac_reg)
         if self.jac_reg and mode == 'explicit':
@@ -315,8 +342,9 @@ class IFRRefiner(BaseModule):
 
     @property
     def has_aux_losses(self) -> bool:
-        """Whether training forwards queue losses (``jac_reg``, ``initializer``)."""
-        return bool(self.jac_reg) or self.initializer is not None
+        """Whether training forwards queue losses (``jac_reg``, ``initializer``,
+        ``consistency``)."""
+        return bool(self.jac_reg) or self.initializer is not None or bool(self.consistency)
 
     @property
     def effective_mode(self) -> str:
@@ -396,6 +424,8 @@ class IFRRefiner(BaseModule):
         if training:
             if self.jac_reg:
                 self._queue_jacobian_loss(h, x)
+            if self.consistency and self.budget:
+                self._queue_consistency_loss(h, x)
             if guess is not None and not self.budget:
                 # During the unrolled warm-up the guess regresses the unrolled
                 # output, which keeps the initializer in every backward.
@@ -432,11 +462,23 @@ class IFRRefiner(BaseModule):
         self._queue_loss('loss_ifr_jac', frob * self.jac_reg['weight'])
         self.jac_buffer.append(frob.detach())
 
+    def _queue_consistency_loss(self, h: Tensor, x: Tensor) -> None:
+        if h.numel() == 0:
+            self._queue_loss('loss_ifr_consistency', h.sum())
+            return
+        with torch.no_grad():
+            # Started from h_K: the solve only has the remaining distance to go.
+            h_star = self.deq(self.block, x, h0=h.detach())
+            scale = h_star.pow(2).mean().clamp_min(torch.finfo(h.dtype).tiny)
+        loss = (h - h_star).pow(2).mean() / scale
+        self._queue_loss('loss_ifr_consistency', loss * self.consistency['weight'])
+
     def pop_aux_losses(self) -> dict:
         """Return and clear the queued training losses.
 
         Returns:
-            dict: ``{'loss_ifr_jac': Tensor, 'loss_ifr_init': Tensor}``
+            dict: ``{'loss_ifr_jac': Tensor, 'loss_ifr_init': Tensor,
+            'loss_ifr_consistency': Tensor}``
             (scalars, each summed over the forwards since the last call; only
             the queued ones), or ``{}`` if none is queued.
         """

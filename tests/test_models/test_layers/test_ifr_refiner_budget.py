@@ -143,6 +143,58 @@ def test_bad_fp_correction_is_refused(cfg, message):
         _refiner(fp_correction=dict(gamma=0.8))
 
 
+def test_consistency_pulls_the_last_iterate_onto_the_fixed_point():
+    """The loss is the squared relative distance of h_K to H*, H* solved
+    without a graph from h_K; its gradient shrinks that distance."""
+    refiner = _refiner(budget=2, consistency=dict(weight=3.0),
+                       solver=dict(max_iter=60, tol=1e-6)).train()
+    assert refiner.has_aux_losses
+    x = _x()
+    h = refiner(x)
+    (loss, ) = refiner.pop_aux_losses().values()
+    with torch.no_grad():
+        h_star = _iterate(refiner, x, 60)
+        expected = 3.0 * (h - h_star).pow(2).mean() / h_star.pow(2).mean()
+    torch.testing.assert_close(loss, expected, rtol=1e-3, atol=1e-6)
+    assert expected > 1e-4
+    # The gradient reaches the block through h_K only (H* is a constant) and
+    # a step along it brings h_K closer to H*.
+    params = [p for p in refiner.parameters() if p.requires_grad]
+    grads = torch.autograd.grad(loss, params, allow_unused=True)
+    assert any(g is not None and g.abs().sum() > 0 for g in grads)
+    with torch.no_grad():
+        for p, g in zip(params, grads):
+            if g is not None:
+                p -= 1e-2 * g / max(float(g.norm()), 1e-12)
+    refiner(x)
+    (after, ) = refiner.pop_aux_losses().values()
+    assert after < loss
+    # Nothing is queued at inference.
+    refiner.eval()
+    with torch.no_grad():
+        refiner(x)
+    assert refiner.pop_aux_losses() == {}
+
+
+def test_consistency_of_an_empty_batch_is_zero_and_in_the_graph():
+    refiner = _refiner(budget=2, consistency=dict()).train()
+    refiner(torch.zeros(0, C, 7, 7))
+    (loss, ) = refiner.pop_aux_losses().values()
+    assert loss.item() == 0 and loss.requires_grad
+
+
+@pytest.mark.parametrize('cfg,message', [
+    (dict(weight=0), r'consistency.weight must be a positive float, got 0'),
+    (dict(weight=True), r'got True'),
+    (dict(wieght=1.0), r"unknown key\(s\) \['wieght'\]"),
+])
+def test_bad_consistency_is_refused(cfg, message):
+    with pytest.raises(ValueError, match=message):
+        _refiner(budget=2, consistency=cfg)
+    with pytest.raises(ValueError, match='consistency pulls the last iterate of a fixed budget'):
+        _refiner(consistency=dict())
+
+
 def test_partial_solver_changes_only_its_keys():
     refiner = _refiner(solver=dict(max_iter=30))
     opts = refiner.deq.options
