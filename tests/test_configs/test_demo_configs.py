@@ -413,8 +413,8 @@ def test_framework_pair_has_a_rows_file(prefix):
 def test_every_demo_config_is_covered():
     names = {osp.basename(p) for p in glob.glob(osp.join(DEMO_DIR, '*.py'))}
     frameworks = ('bmask-rcnn', 'meinst', 'blendmask') + tuple(FRAMEWORK_PAIRS)
-    variants = ('budget', 'budget-only', 'budget-init', 'budget-init-consistency', 'jacreg', 'jfb', 'phantom', 'torchinit', 'deq-from-start',
-                'late-switch', 'branch-gain')
+    variants = ('budget', 'budget-only', 'budget-init', 'budget-init-consistency', 'jacreg', 'jfb',
+                'phantom', 'torchinit', 'deq-from-start', 'late-switch', 'branch-gain')
     assert names == {f'mask-rcnn_mbv2_fpn_{p}_{s}.py' for p in PAIRS
                      for s in ('baseline', 'ifr')} | {
                          f'mask-rcnn_mbv2_fpn_shapes_ifr-{v}.py' for v in variants} | {
