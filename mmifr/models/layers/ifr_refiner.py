@@ -424,7 +424,7 @@ class IFRRefiner(BaseModule):
         if training:
             if self.jac_reg:
                 self._queue_jacobian_loss(h, x)
-            if self.consistency and self.budget:
+            if self.consistency:
                 self._queue_consistency_loss(h, x)
             if guess is not None and not self.budget:
                 # During the unrolled warm-up the guess regresses the unrolled
