@@ -19,8 +19,9 @@ class IFRAuxLossHook(Hook):
     hook to the detector itself: after a ``mode='loss'`` forward it pops the
     queued losses and adds them to the returned dict as ``loss_ifr_jac`` /
     ``loss_ifr_init`` / ``loss_ifr_consistency``. From there each is an
-    ordinary mmdet loss: summed by ``parse_losses``, logged beside ``loss_mask``, scaled like the
-    others by gradient accumulation and AMP loss scaling, reduced by DDP.
+    ordinary mmdet loss: summed by ``parse_losses``, logged beside
+    ``loss_mask``, scaled like the others by gradient accumulation and AMP
+    loss scaling, reduced by DDP.
 
     Without any refiner that queues losses the hook does nothing.
     """
