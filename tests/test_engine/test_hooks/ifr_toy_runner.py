@@ -53,7 +53,7 @@ class ToyDataset(Dataset):
 class ToyIFRModel(BaseModel):
     """``y = w . H*(x) + b`` with ``H*`` the IFR equilibrium of ``x``."""
 
-    def __init__(self, jac_reg=None, initializer=None):
+    def __init__(self, jac_reg=None, initializer=None, **refiner_kwargs):
         super().__init__()
         self.refiner = IFRRefiner(
             in_channels=C,
@@ -66,7 +66,8 @@ class ToyIFRModel(BaseModel):
                 backward_tol=1e-30),
             test_solver=dict(max_iter=TEST_MAX_ITER),
             jac_reg=jac_reg,
-            initializer=initializer)
+            initializer=initializer,
+            **refiner_kwargs)
         self.head = nn.Linear(C * S * S, 1)
 
     def forward(self, inputs, data_samples=None, mode='tensor'):
@@ -144,7 +145,8 @@ def make_runner(work_dir,
                 resume=False,
                 with_test=False,
                 jac_reg=None,
-                initializer=None):
+                initializer=None,
+                **refiner_kwargs):
     """A Runner of :class:`ToyIFRModel` with an ``IterBasedTrainLoop``.
 
     Args:
@@ -158,6 +160,8 @@ def make_runner(work_dir,
         with_test (bool): also set up ``runner.test()``.
         jac_reg (dict, optional): the refiner's Jacobian regularisation.
         initializer (dict, optional): the refiner's learned initial guess.
+        **refiner_kwargs: further :class:`IFRRefiner` options (``budget``,
+            ``consistency``, ...).
     """
     torch.manual_seed(0)
     kwargs = {}
@@ -172,7 +176,7 @@ def make_runner(work_dir,
             test_cfg=dict(type='TestLoop'),
             test_evaluator=Evaluator([ToyMetric()]))
     return Runner(
-        model=ToyIFRModel(jac_reg=jac_reg, initializer=initializer),
+        model=ToyIFRModel(jac_reg=jac_reg, initializer=initializer, **refiner_kwargs),
         work_dir=work_dir,
         # Unique names keep the loggers and message hubs of runners apart.
         experiment_name=f'ifr_hooks_{uuid.uuid4().hex[:8]}',

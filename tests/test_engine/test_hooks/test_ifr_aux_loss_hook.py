@@ -71,3 +71,16 @@ def test_initializer_loss_is_logged_and_trains_the_initializer(tmp_path):
     after = runner.model.refiner.initializer.expand.weight.detach()
     assert (after - before).abs().max() > 0
     assert runner.model.refiner.aux_losses == []
+
+
+def test_consistency_loss_is_logged_and_summed_into_the_total(tmp_path):
+    runner = make_runner(
+        str(tmp_path), HOOKS, max_iters=3, budget=2, consistency=dict(weight=WEIGHT))
+    runner.train()
+    train = [s for s in scalars(runner) if 'loss' in s]
+    assert len(train) == 3
+    for s in train:
+        assert s['loss_ifr_consistency'] > 0 and 'loss_ifr_jac' not in s
+        assert s['loss'] == pytest.approx(
+            s['loss_mse'] + s['loss_ifr_consistency'], rel=1e-3, abs=1e-4)
+    assert runner.model.refiner.aux_losses == []
