@@ -66,36 +66,35 @@ def _check_solver_keys(name: str, options: dict) -> None:
         raise ValueError(f'{name} has unknown key(s) {unknown}; allowed keys: {list(SOLVER_KEYS)}')
 
 
-def _check_fp_correction(cfg: OptConfigType, budget: Optional[int]) -> Optional[dict]:
-    """``fp_correction`` with defaults filled in, or ``None`` when off."""
+def _check_budget_option(name: str, cfg: OptConfigType, budget: Optional[int], does: str,
+                         key: str, default: float, valid, must: str) -> Optional[dict]:
+    """``cfg`` of an option that acts on a fixed budget's iterates (one
+    number, ``key``), with its default filled in, or ``None`` when off."""
     if cfg is None:
         return None
     if budget is None:
-        raise ValueError('fp_correction supervises the iterates of a fixed budget; set '
-                         "budget (e.g. budget=2) or fp_correction=None")
-    unknown = sorted(set(cfg) - {'gamma'})
+        raise ValueError(f'{name} {does}; set budget (e.g. budget=2) or {name}=None')
+    unknown = sorted(set(cfg) - {key})
     if unknown:
-        raise ValueError(f"fp_correction has unknown key(s) {unknown}; allowed keys: ['gamma']")
-    gamma = cfg.get('gamma', 0.8)
-    if isinstance(gamma, bool) or not isinstance(gamma, (int, float)) or not 0 < gamma <= 1:
-        raise ValueError(f'fp_correction.gamma must be in (0, 1], got {gamma!r}')
-    return dict(gamma=float(gamma))
+        raise ValueError(f'{name} has unknown key(s) {unknown}; allowed keys: [{key!r}]')
+    value = cfg.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not valid(value):
+        raise ValueError(f'{name}.{key} must be {must}, got {value!r}')
+    return {key: float(value)}
+
+
+def _check_fp_correction(cfg: OptConfigType, budget: Optional[int]) -> Optional[dict]:
+    """``fp_correction`` with defaults filled in, or ``None`` when off."""
+    return _check_budget_option('fp_correction', cfg, budget,
+                                'supervises the iterates of a fixed budget', 'gamma', 0.8,
+                                lambda gamma: 0 < gamma <= 1, 'in (0, 1]')
 
 
 def _check_consistency(cfg: OptConfigType, budget: Optional[int]) -> Optional[dict]:
     """``consistency`` with defaults filled in, or ``None`` when off."""
-    if cfg is None:
-        return None
-    if budget is None:
-        raise ValueError('consistency pulls the last iterate of a fixed budget onto the fixed '
-                         'point; set budget (e.g. budget=2) or consistency=None')
-    unknown = sorted(set(cfg) - {'weight'})
-    if unknown:
-        raise ValueError(f"consistency has unknown key(s) {unknown}; allowed keys: ['weight']")
-    weight = cfg.get('weight', 1.0)
-    if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not weight > 0:
-        raise ValueError(f'consistency.weight must be a positive float, got {weight!r}')
-    return dict(weight=float(weight))
+    return _check_budget_option('consistency', cfg, budget,
+                                'pulls the last iterate of a fixed budget onto the fixed point',
+                                'weight', 1.0, lambda weight: weight > 0, 'a positive float')
 
 
 def fp_correction_weights(gamma: float, num_states: int) -> List[float]:
