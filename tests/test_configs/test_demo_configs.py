@@ -325,6 +325,28 @@ def test_late_switch_demo_differs_only_in_the_switch_ratio():
     assert cand == ifr
 
 
+def test_jacobian_dose_demo_differs_only_in_jac_reg():
+    ifr, jac = _demo('shapes', 'ifr').to_dict(), _demo('shapes', 'ifr-jacreg-dose').to_dict()
+    assert _variant_ifr_cfg(jac, ifr) == dict(
+        jac_reg=dict(weight=2.0, freq=0.2, ramp_ratio=0.2, end_ratio=0.8))
+    assert jac == ifr
+
+
+def test_budget_deq_end_demo_differs_only_in_the_warmup_and_the_test_solve():
+    """2 unrolled evaluations for 3/4 of training, the solve for the rest,
+    tested at 2 evaluations: the default's hooks otherwise."""
+    ifr = _demo('shapes', 'ifr').to_dict()
+    cand = _demo('shapes', 'ifr-budget-deq-end').to_dict()
+    assert _variant_ifr_cfg(cand, ifr) == dict(test_solver=dict(solver='unroll', max_iter=2))
+    hooks, cand_hooks = ifr.pop('custom_hooks'), cand.pop('custom_hooks')
+    assert [h['type'] for h in hooks] == [h['type'] for h in cand_hooks]
+    (warmup, ) = [h for h in cand_hooks if h['type'] == 'IFRUnrollWarmupHook']
+    assert warmup == dict(type='IFRUnrollWarmupHook', switch_ratio=3 / 4, unroll_steps=2)
+    assert [h for h in hooks if h['type'] != 'IFRUnrollWarmupHook'] == \
+        [h for h in cand_hooks if h['type'] != 'IFRUnrollWarmupHook']
+    assert cand == ifr
+
+
 def test_shared_convs_demo_differs_from_the_baseline_only_in_the_head_type():
     base = _demo('shapes', 'baseline').to_dict()
     shared = _demo('shapes', 'shared-convs').to_dict()
@@ -413,7 +435,8 @@ def test_framework_pair_has_a_rows_file(prefix):
 def test_every_demo_config_is_covered():
     names = {osp.basename(p) for p in glob.glob(osp.join(DEMO_DIR, '*.py'))}
     frameworks = ('bmask-rcnn', 'meinst', 'blendmask') + tuple(FRAMEWORK_PAIRS)
-    variants = ('budget', 'budget-only', 'budget-init', 'budget-init-consistency', 'jacreg', 'jfb',
+    variants = ('budget', 'budget-only', 'budget-init', 'budget-init-consistency',
+                'budget-deq-end', 'jacreg', 'jacreg-dose', 'jfb',
                 'phantom', 'torchinit', 'deq-from-start', 'late-switch', 'branch-gain')
     assert names == {f'mask-rcnn_mbv2_fpn_{p}_{s}.py' for p in PAIRS
                      for s in ('baseline', 'ifr')} | {

@@ -23,6 +23,10 @@ class IFRAuxLossHook(Hook):
     ``loss_mask``, scaled like the others by gradient accumulation and AMP
     loss scaling, reduced by DDP.
 
+    Before each training iteration it also tells those refiners the training
+    progress (``runner.iter / runner.max_iters``), which schedules
+    ``jac_reg`` (``ramp_ratio`` / ``end_ratio``).
+
     Without any refiner that queues losses the hook does nothing.
     """
 
@@ -35,6 +39,10 @@ class IFRAuxLossHook(Hook):
         self._refiners = {n: r for n, r in find_refiners(model).items() if r.has_aux_losses}
         if self._refiners and self._handle is None:
             self._handle = model.register_forward_hook(self._add_losses, with_kwargs=True)
+
+    def before_train_iter(self, runner, batch_idx: int, data_batch=None) -> None:
+        for refiner in self._refiners.values():
+            refiner.set_train_progress(min(runner.iter / runner.max_iters, 1.0))
 
     def _add_losses(self, module, args, kwargs, output) -> Optional[dict]:
         if kwargs.get('mode') != 'loss' or not isinstance(output, dict):

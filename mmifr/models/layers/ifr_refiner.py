@@ -1,6 +1,7 @@
 """The IFR module: what a head runs in place of its stacked 3x3 convs."""
 import copy
 import inspect
+import random
 from collections import deque
 from typing import Deque, List, Optional, Tuple
 
@@ -16,7 +17,7 @@ from mmdet.utils import ConfigType, OptConfigType, OptMultiConfig
 from mmifr.ops import DEQFixedPoint, DEQStats, jacobian_frobenius, zero_start
 
 MODES = ('deq', 'unroll', 'explicit')
-JAC_REG_KEYS = ('weight', 'num_probes')
+JAC_REG_KEYS = ('weight', 'num_probes', 'freq', 'ramp_ratio', 'end_ratio')
 #: Forwards whose Jacobian losses may wait for :meth:`IFRRefiner.pop_aux_losses`
 #: (SOLO refines 5 levels per step, HTC runs its head per stage) before the
 #: missing collector is reported.
@@ -113,13 +114,22 @@ def _check_jac_reg(jac_reg: OptConfigType) -> Optional[dict]:
     if unknown:
         raise ValueError(
             f'jac_reg has unknown key(s) {unknown}; allowed keys: {list(JAC_REG_KEYS)}')
-    cfg = dict(dict(weight=1.0, num_probes=1), **jac_reg)
-    weight, probes = cfg['weight'], cfg['num_probes']
-    if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not weight > 0:
-        raise ValueError(f'jac_reg.weight must be a positive float, got {weight!r}')
+    cfg = dict(dict(weight=1.0, num_probes=1, freq=1.0, ramp_ratio=0.0, end_ratio=1.0), **jac_reg)
+    probes = cfg['num_probes']
     if isinstance(probes, bool) or not isinstance(probes, int) or probes <= 0:
         raise ValueError(f'jac_reg.num_probes must be a positive int, got {probes!r}')
-    return dict(weight=float(weight), num_probes=probes)
+    for key, valid, must in (('weight', lambda v: v > 0, 'a positive float'),
+                             ('freq', lambda v: 0 < v <= 1, 'in (0, 1]'),
+                             ('ramp_ratio', lambda v: 0 <= v < 1, 'in [0, 1)'),
+                             ('end_ratio', lambda v: 0 < v <= 1, 'in (0, 1]')):
+        value = cfg[key]
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not valid(value):
+            raise ValueError(f'jac_reg.{key} must be {must}, got {value!r}')
+        cfg[key] = float(value)
+    if cfg['ramp_ratio'] >= cfg['end_ratio']:
+        raise ValueError(f"jac_reg.ramp_ratio ({cfg['ramp_ratio']!r}) must be below "
+                         f"jac_reg.end_ratio ({cfg['end_ratio']!r})")
+    return cfg
 
 
 @MODELS.register_module()
@@ -171,7 +181,15 @@ class IFRRefiner(BaseModule):
             contract and few-step solves come closer to ``H*``. The term is
             queued (:meth:`pop_aux_losses`) and added to the model's loss
             dict as ``loss_ifr_jac`` by
-            :class:`~mmifr.engine.hooks.IFRAuxLossHook`. ``None``: off.
+            :class:`~mmifr.engine.hooks.IFRAuxLossHook`. Its dose, as the
+            DEQ papers give it: ``freq`` (default 1.0), the share of training
+            forwards that compute it (a random draw per forward; the others
+            add a zero, so the loss dict keeps its keys); ``ramp_ratio``
+            (default 0), the fraction of training over which the weight
+            rises linearly from 0; ``end_ratio`` (default 1), the fraction
+            after which it is off. The last two read the training progress
+            that the hook sets (:meth:`set_train_progress`); without it the
+            full weight applies. ``None``: off.
         budget (int, optional): a fixed budget of ``K`` block evaluations
             from ``H0 = 0``, in training and at inference: no solver and no
             data-dependent stopping, so the graph is static (no host
@@ -296,6 +314,7 @@ class IFRRefiner(BaseModule):
             MODELS.build(dict(dict(type='FixedPointInitializer'), **initializer,
                               channels=channels)) if initializer is not None else None)
         self.unroll_warmup: Optional[int] = None
+        self.train_progress: Optional[float] = None
         self.stats_buffer: Deque[DEQStats] = deque(maxlen=256)
         # Unweighted Jacobian estimates (jac_reg), logged as ifr/jac_frobenius;
         # kept as tensors so that training does not wait on the device.
@@ -306,6 +325,28 @@ class IFRRefiner(BaseModule):
         # Solves recorded on an accelerator, whose NaN/Inf count is read when
         # the statistics are popped (see _record).
         self._unchecked: Deque[DEQStats] = deque(maxlen=256)
+
+    def set_train_progress(self, progress: Optional[float]) -> None:
+        """Tell the refiner how far training is (``runner.iter /
+        max_iters``, in [0, 1]), which schedules ``jac_reg``; ``None``: not
+        known (the full weight applies)."""
+        if progress is not None and not 0 <= progress <= 1:
+            raise ValueError(f'training progress must be in [0, 1], got {progress!r}')
+        self.train_progress = progress
+
+    def jac_reg_weight(self) -> float:
+        """``jac_reg``'s weight at the current training progress (0 when
+        off or past ``end_ratio``)."""
+        if not self.jac_reg:
+            return 0.0
+        cfg, progress = self.jac_reg, self.train_progress
+        if progress is None:
+            return cfg['weight']
+        if progress >= cfg['end_ratio']:
+            return 0.0
+        if progress < cfg['ramp_ratio']:
+            return cfg['weight'] * progress / cfg['ramp_ratio']
+        return cfg['weight']
 
     def set_unroll_warmup(self, steps: Optional[int]) -> None:
         """Run ``'deq'`` as ``steps`` unrolled applications until called with
@@ -456,9 +497,14 @@ class IFRRefiner(BaseModule):
         # At the detached H, with X detached too: the penalty shapes the block
         # only. Through X it would also reshape the backbone and FPN features
         # that the box head shares.
+        weight, freq = self.jac_reg_weight(), self.jac_reg['freq']
+        # No draw at freq 1: the random stream stays that of a run without it.
+        if weight == 0 or (freq < 1 and random.random() >= freq):
+            self._queue_loss('loss_ifr_jac', h.new_zeros(()))
+            return
         z = h.detach().requires_grad_()
         frob = jacobian_frobenius(self.block(z, x.detach()), z, self.jac_reg['num_probes'])
-        self._queue_loss('loss_ifr_jac', frob * self.jac_reg['weight'])
+        self._queue_loss('loss_ifr_jac', frob * weight)
         self.jac_buffer.append(frob.detach())
 
     def _queue_consistency_loss(self, h: Tensor, x: Tensor) -> None:

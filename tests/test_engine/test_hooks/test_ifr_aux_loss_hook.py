@@ -84,3 +84,19 @@ def test_consistency_loss_is_logged_and_summed_into_the_total(tmp_path):
         assert s['loss'] == pytest.approx(
             s['loss_mse'] + s['loss_ifr_consistency'], rel=1e-3, abs=1e-4)
     assert runner.model.refiner.aux_losses == []
+
+
+def test_hook_schedules_jac_reg_by_the_training_progress(tmp_path):
+    """4 iterations, ramp over the first half, off from 3/4: iteration 0 has
+    weight 0, 1 half the weight, 2 the full weight, 3 none."""
+    runner = make_runner(
+        str(tmp_path), HOOKS, max_iters=4,
+        jac_reg=dict(weight=WEIGHT, ramp_ratio=0.5, end_ratio=0.75))
+    runner.train()
+    train = [s for s in scalars(runner) if 'loss' in s]
+    assert len(train) == 4
+    assert train[0]['loss_ifr_jac'] == 0 and train[3]['loss_ifr_jac'] == 0
+    for s, weight in ((train[1], WEIGHT / 2), (train[2], WEIGHT)):
+        assert s['loss_ifr_jac'] > 0
+        assert s['loss_ifr_jac'] == pytest.approx(weight * s['ifr/jac_frobenius'], rel=1e-3)
+    assert runner.model.refiner.train_progress == 0.75

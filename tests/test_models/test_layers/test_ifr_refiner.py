@@ -214,13 +214,20 @@ def test_nonfinite_warning_is_rate_limited(mm_log):
         (dict(jac_reg=dict(weight=-1.0)), 'jac_reg.weight must be a positive float, got -1.0'),
         (dict(jac_reg=dict(num_probes=0)), 'jac_reg.num_probes must be a positive int, got 0'),
         (dict(jac_reg=dict(wieght=1.0)), r"jac_reg has unknown key\(s\) \['wieght'\]; "
-         r"allowed keys: \['weight', 'num_probes'\]"),
+         r"allowed keys: \['weight', 'num_probes', 'freq', 'ramp_ratio', 'end_ratio'\]"),
+        (dict(jac_reg=dict(freq=0)), r'jac_reg.freq must be in \(0, 1\], got 0'),
+        (dict(jac_reg=dict(freq=1.5)), r'jac_reg.freq must be in \(0, 1\], got 1.5'),
+        (dict(jac_reg=dict(ramp_ratio=1.0)), r'jac_reg.ramp_ratio must be in \[0, 1\), got 1.0'),
+        (dict(jac_reg=dict(end_ratio=0)), r'jac_reg.end_ratio must be in \(0, 1\], got 0'),
+        (dict(jac_reg=dict(ramp_ratio=0.5, end_ratio=0.4)),
+         r'jac_reg.ramp_ratio \(0.5\) must be below jac_reg.end_ratio \(0.4\)'),
         (dict(mode='explicit', jac_reg=dict()), "jac_reg needs a fixed point"),
     ],
     ids=[
         'mode', 'channels=0', 'channels<0', 'in_channels', 'num_steps', 'solver', 'max_iter',
         'test_max_iter', 'test_solver', 'jac_weight=0', 'jac_weight<0', 'jac_probes',
-        'jac_key', 'jac_explicit'
+        'jac_key', 'jac_freq=0', 'jac_freq>1', 'jac_ramp', 'jac_end', 'jac_ramp>end',
+        'jac_explicit'
     ])
 def test_invalid_options_raise(kwargs, message):
     with pytest.raises(ValueError, match=message):
@@ -290,6 +297,46 @@ def test_jac_reg_queues_the_weighted_estimate_at_the_refined_feature(mode):
     torch.testing.assert_close(loss, expected)
     assert refiner.pop_aux_losses() == {}
     assert refiner.pop_jacobian_estimates() == [pytest.approx(expected.item() / 0.5)]
+
+
+def test_jac_reg_weight_follows_the_schedule():
+    """Ramped up over the first ramp_ratio, off from end_ratio on; the full
+    weight where no hook told the progress."""
+    refiner = _refiner(jac_reg=dict(weight=2.0, ramp_ratio=0.2, end_ratio=0.8))
+    assert refiner.jac_reg_weight() == 2.0
+    for progress, weight in ((0.0, 0.0), (0.1, 1.0), (0.2, 2.0), (0.5, 2.0), (0.8, 0.0),
+                             (1.0, 0.0)):
+        refiner.set_train_progress(progress)
+        assert refiner.jac_reg_weight() == pytest.approx(weight), progress
+    with pytest.raises(ValueError, match='training progress must be in'):
+        refiner.set_train_progress(1.5)
+
+
+def test_jac_reg_off_by_the_schedule_queues_a_zero_and_computes_nothing():
+    refiner = _refiner(jac_reg=dict(weight=2.0, end_ratio=0.5)).train()
+    refiner.set_train_progress(0.6)
+    refiner(_x())
+    assert refiner.pop_aux_losses() == {'loss_ifr_jac': 0.0}
+    assert refiner.pop_jacobian_estimates() == []
+    refiner.set_train_progress(0.4)
+    refiner(_x())
+    assert refiner.pop_aux_losses()['loss_ifr_jac'] > 0
+    assert len(refiner.pop_jacobian_estimates()) == 1
+
+
+def test_jac_reg_freq_computes_the_penalty_on_that_share_of_forwards():
+    import random
+    refiner = _refiner(jac_reg=dict(weight=1.0, freq=0.3),
+                       solver=dict(solver='fixed_point', max_iter=2)).train()
+    x = _x(n=1, size=3)
+    random.seed(0)
+    computed = 0
+    for _ in range(200):
+        refiner(x)
+        loss = refiner.pop_aux_losses()['loss_ifr_jac']
+        computed += bool(loss > 0)
+    assert len(refiner.pop_jacobian_estimates()) == computed
+    assert 40 <= computed <= 80  # 60 expected; binomial std 6.5
 
 
 def test_jac_reg_gradient_reaches_the_block_not_x_and_only_adds_to_the_main_loss():
