@@ -67,6 +67,14 @@ def _check_solver_keys(name: str, options: dict) -> None:
         raise ValueError(f'{name} has unknown key(s) {unknown}; allowed keys: {list(SOLVER_KEYS)}')
 
 
+def _checked_float(option: str, key: str, value, valid, must: str) -> float:
+    """``value`` of ``option.key`` as a float, refused (named, with what it
+    must be) unless it is a number that ``valid`` accepts."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not valid(value):
+        raise ValueError(f'{option}.{key} must be {must}, got {value!r}')
+    return float(value)
+
+
 def _check_budget_option(name: str, cfg: OptConfigType, budget: Optional[int], does: str,
                          key: str, default: float, valid, must: str) -> Optional[dict]:
     """``cfg`` of an option that acts on a fixed budget's iterates (one
@@ -78,10 +86,7 @@ def _check_budget_option(name: str, cfg: OptConfigType, budget: Optional[int], d
     unknown = sorted(set(cfg) - {key})
     if unknown:
         raise ValueError(f'{name} has unknown key(s) {unknown}; allowed keys: [{key!r}]')
-    value = cfg.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not valid(value):
-        raise ValueError(f'{name}.{key} must be {must}, got {value!r}')
-    return {key: float(value)}
+    return {key: _checked_float(name, key, cfg.get(key, default), valid, must)}
 
 
 def _check_fp_correction(cfg: OptConfigType, budget: Optional[int]) -> Optional[dict]:
@@ -122,10 +127,7 @@ def _check_jac_reg(jac_reg: OptConfigType) -> Optional[dict]:
                              ('freq', lambda v: 0 < v <= 1, 'in (0, 1]'),
                              ('ramp_ratio', lambda v: 0 <= v < 1, 'in [0, 1)'),
                              ('end_ratio', lambda v: 0 < v <= 1, 'in (0, 1]')):
-        value = cfg[key]
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not valid(value):
-            raise ValueError(f'jac_reg.{key} must be {must}, got {value!r}')
-        cfg[key] = float(value)
+        cfg[key] = _checked_float('jac_reg', key, cfg[key], valid, must)
     if cfg['ramp_ratio'] >= cfg['end_ratio']:
         raise ValueError(f"jac_reg.ramp_ratio ({cfg['ramp_ratio']!r}) must be below "
                          f"jac_reg.end_ratio ({cfg['end_ratio']!r})")
