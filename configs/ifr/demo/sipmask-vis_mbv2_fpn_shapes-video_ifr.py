@@ -1,6 +1,11 @@
 # The IFR side of the SipMask video demo pair: IFR in the box head's
 # classification and regression towers (as sipmask_vis_r50_ifr_1x.py); the
-# tracking branch keeps its convs, as the stock side.
+# tracking branch keeps its convs, as the stock side. At inference each
+# frame's solves start from the previous frame's equilibria (IFRSipMaskVIS:
+# SipMaskVIS with a warm start; same weights).
 _base_ = ['./sipmask-vis_mbv2_fpn_shapes-video_baseline.py', '../_base_/ifr_hooks.py']
 
-model = dict(detector=dict(bbox_head=dict(type='IFRSipMaskHead')))
+model = dict(
+    type='IFRSipMaskVIS',
+    warm_start=dict(enabled=True),
+    detector=dict(bbox_head=dict(type='IFRSipMaskHead')))

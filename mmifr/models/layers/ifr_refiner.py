@@ -15,6 +15,7 @@ from torch import Tensor, nn
 from mmdet.registry import MODELS
 from mmdet.utils import ConfigType, OptConfigType, OptMultiConfig
 from mmifr.ops import DEQFixedPoint, DEQStats, jacobian_frobenius, zero_start
+from .warm_start import WarmStartMemory
 
 MODES = ('deq', 'unroll', 'explicit')
 JAC_REG_KEYS = ('weight', 'num_probes', 'freq', 'ramp_ratio', 'end_ratio')
@@ -316,6 +317,9 @@ class IFRRefiner(BaseModule):
             MODELS.build(dict(dict(type='FixedPointInitializer'), **initializer,
                               channels=channels)) if initializer is not None else None)
         self.unroll_warmup: Optional[int] = None
+        # Lent by a video model while it runs a frame
+        # (mmifr.models.vis.VideoWarmStartMixin); not part of the weights.
+        self.warm_start: Optional[WarmStartMemory] = None
         self.train_progress: Optional[float] = None
         self.stats_buffer: Deque[DEQStats] = deque(maxlen=256)
         # Unweighted Jacobian estimates (jac_reg), logged as ifr/jac_frobenius;
@@ -420,13 +424,25 @@ class IFRRefiner(BaseModule):
                 the ``'deq'`` solve, e.g. the fixed point of the same object
                 in the previous video frame (a warm start: fewer steps to the
                 same ``H*``). It takes precedence over ``initializer``.
-                Default: ``H0 = 0`` or the initializer's guess.
+                Default: ``H0 = 0`` or the initializer's guess; in eval mode,
+                while a video model lends the refiner a
+                :class:`~mmifr.models.layers.WarmStartMemory`
+                (:attr:`warm_start`), the previous frame's equilibria it
+                matches (the others from the default).
 
         Returns:
             Tensor: ``(N, channels, H, W)`` the refined feature ``H*``.
         """
         if self.inject is not None:
             x = self.inject(x)
+        mode = self.effective_mode
+        if (h0 is None and self.warm_start is not None and mode == 'deq'
+                and not self.training):
+            return self._refine_warm(x)
+        return self._refine(x, h0)
+
+    def _refine(self, x: Tensor, h0: Optional[Tensor]) -> Tensor:
+        """:meth:`forward` after the input projection."""
         mode = self.effective_mode
         if h0 is not None and mode != 'deq':
             raise ValueError(f'h0 (a warm start) needs the DEQ solve; this refiner runs '
@@ -472,6 +488,34 @@ class IFRRefiner(BaseModule):
                 # During the unrolled warm-up the guess regresses the unrolled
                 # output, which keeps the initializer in every backward.
                 self._queue_loss('loss_ifr_init', self.initializer.loss(guess, h))
+        return h
+
+    def _refine_warm(self, x: Tensor) -> Tensor:
+        """:meth:`_refine` of a video frame, from the previous frame's
+        equilibria that :attr:`warm_start` matches (the others cold)."""
+        memory = self.warm_start
+        h0, matched = memory.initial_guess(self, x)
+        if not matched.any():
+            h = self._refine(x, None)
+        elif memory.budget is None or matched.all():
+            if memory.budget is None:
+                if self.initializer is not None and not matched.all():
+                    h0 = torch.where(matched[:, None, None, None], h0, self.initializer(x))
+                h = self._refine(x, h0)
+            else:
+                h = self._unroll_from(x, h0, memory.budget)
+        else:
+            # A fixed budget suits a start near H* only: the cold samples
+            # get the refiner's own inference.
+            h = torch.empty_like(h0)
+            h[matched] = self._unroll_from(x[matched], h0[matched], memory.budget)
+            h[~matched] = self._refine(x[~matched], None)
+        memory.remember(x, h)
+        return h
+
+    def _unroll_from(self, x: Tensor, h0: Tensor, budget: int) -> Tensor:
+        h = self.deq(self.block, x, h0=h0, solver='unroll', max_iter=budget)
+        self._record(self.deq.last_stats)
         return h
 
     @staticmethod
