@@ -34,6 +34,15 @@ class VideoWarmStartMixin:
 
     def __init__(self, *args, warm_start: OptConfigType = None, **kwargs) -> None:
         super().__init__(*args, **kwargs)
+        self.set_warm_start(warm_start)
+
+    def set_warm_start(self, warm_start: OptConfigType) -> None:
+        """Set the warm start (what ``warm_start`` configures; the public way
+        for tools to compare settings on one model), with a fresh memory.
+
+        Args:
+            warm_start (dict, optional): as the constructor's argument.
+        """
         self.warm_start_cfg = check_warm_start(warm_start)
         self.warm_start_memory = (
             WarmStartMemory(self.warm_start_cfg['budget'], self.warm_start_cfg['match_thr'])

@@ -1,0 +1,95 @@
+"""``tools/analysis_tools/benchmark_video_warm_start.py`` end to end on one tiny
+generated clip, with random-weight checkpoints of the video demo pair written
+here (the report's form and bookkeeping are under test, not the model)."""
+import importlib.util
+import json
+import os.path as osp
+
+import pytest
+import torch
+
+from tools.lib.models import build_detector
+
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+DEMO = osp.join(REPO, 'configs', 'ifr', 'demo')
+CONFIGS = {side: osp.join(DEMO, f'masktrack-rcnn_mbv2_fpn_shapes-video_{side}.py')
+           for side in ('baseline', 'ifr')}
+FRAMES = 3
+
+
+def _load(folder, name):
+    path = osp.join(REPO, 'tools', folder, f'{name}.py')
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+tool = _load('analysis_tools', 'benchmark_video_warm_start')
+
+
+@pytest.fixture(scope='module')
+def pair(tmp_path_factory):
+    root = tmp_path_factory.mktemp('warm_start')
+    data = str(root / 'shapes_video')
+    _load('dataset_converters', 'make_shapes_video_dataset').main(
+        ['--out', data, '--num-train', '1', '--num-val', '1', '--frames', str(FRAMES),
+         '--size', '96'])
+    options = {
+        'test_dataloader.dataset.data_root': data + '/',
+        'model.detector.backbone.init_cfg': None,
+        # Random weights score low: keep every detection, so masks are solved.
+        'model.detector.test_cfg.rcnn.score_thr': 0.0,
+    }
+    checkpoints = {}
+    for side, config in CONFIGS.items():
+        torch.manual_seed(0)
+        model, _ = build_detector(config, options)
+        checkpoints[side] = str(root / f'{side}.pth')
+        torch.save(dict(state_dict=model.state_dict()), checkpoints[side])
+    return root, options, checkpoints
+
+
+@pytest.mark.slow
+def test_every_setting_is_measured_against_the_cold_start_and_the_stock_model(pair):
+    root, options, checkpoints = pair
+    out = str(root / 'report')
+    tool.main([
+        '--config', CONFIGS['ifr'], '--checkpoint', checkpoints['ifr'], '--stock-config',
+        CONFIGS['baseline'], '--stock-checkpoint', checkpoints['baseline'], '--budgets', '1', '2',
+        '--out', out, '--cfg-options'
+    ] + [f'{k}={"None" if v is None else v}' for k, v in options.items()])
+    report = json.loads(open(out + '.json').read())
+    settings = report['settings']
+    assert list(settings) == ['cold', 'warm', 'warm_budget1', 'warm_budget2', 'stock']
+    assert report['videos'] == 1 and report['machine']['threads'] == 1
+    for name, row in settings.items():
+        assert row['frames'] == FRAMES
+        assert set(row['vis_ap']) == {'AP', 'AP50', 'AP75', 'AR1', 'AR10'}
+        assert row['ms_per_frame'] > 0
+        assert row['ms_vs_stock'] == pytest.approx(
+            row['ms_per_frame'] / settings['stock']['ms_per_frame'])
+    assert settings['stock']['steps_per_frame'] is None
+    cold = settings['cold']
+    assert cold['steps_vs_cold'] == 1 and cold['vis_ap_vs_cold'] == 0
+    # Frames 1 and 2 of a budget take 1 or 2 steps per matched RoI, fewer
+    # than the cold solve's; frame 0 solves cold in every setting.
+    assert settings['warm_budget1']['steps_per_frame'] < settings['warm_budget2'][
+        'steps_per_frame'] < cold['steps_per_frame']
+    assert cold['warm_start'] == dict(enabled=False)
+    table = open(out + '.md').read()
+    assert all(f'| {name} |' in table for name in settings)
+
+
+def test_bad_arguments_are_named(pair, capsys):
+    root, _, checkpoints = pair
+    common = ['--config', CONFIGS['ifr'], '--stock-config', CONFIGS['baseline'],
+              '--stock-checkpoint', checkpoints['baseline']]
+    for argv, message in [
+        (['--checkpoint', str(root / 'missing.pth')], 'missing.pth does not exist'),
+        (['--checkpoint', checkpoints['ifr'], '--budgets', '0'], 'must be positive, got [0]'),
+        (['--checkpoint', checkpoints['ifr'], '--num-videos', '0'], 'got 0'),
+    ]:
+        with pytest.raises(SystemExit):
+            tool.parse_args(common + argv)
+        assert message in capsys.readouterr().err

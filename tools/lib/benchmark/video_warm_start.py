@@ -1,0 +1,164 @@
+"""What the video warm start saves: solver steps, time and VIS AP per setting.
+
+One trained IFR video model (an :class:`~mmifr.models.vis.VideoWarmStartMixin`
+model) runs every test clip under each setting of its ``warm_start``
+(``set_warm_start``): cold (every frame from zero, the paper's inference),
+warm to the tolerance, and warm with fixed budgets; its stock twin runs the
+same clips. The settings take turns clip by clip, in a rotating order, so a
+change of machine load falls on all of them alike; ratios are taken within
+the run.
+"""
+import copy
+import tempfile
+import time
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import torch
+from mmengine.evaluator import Evaluator
+from torch import nn
+
+from mmifr.engine.hooks import find_refiners
+from ..models import build_detector, build_loader
+from ..progress import log
+
+#: The metric keys of mmdet's YouTubeVISMetric and the names the report gives them.
+VIS_KEYS = dict(AP='youtube_vis/segm_mAP', AP50='youtube_vis/segm_mAP_50',
+                AP75='youtube_vis/segm_mAP_75', AR1='youtube_vis/segm_AR@1',
+                AR10='youtube_vis/segm_AR@10')
+
+
+def warm_start_settings(budgets: Sequence[int],
+                        match_thr: Optional[float] = None) -> List[Tuple[str, Optional[dict]]]:
+    """``(name, warm_start)`` of each setting: ``cold``, ``warm`` (to the
+    tolerance), then ``warm_budget<k>`` for each budget."""
+    extra = {} if match_thr is None else dict(match_thr=match_thr)
+    return ([('cold', dict(enabled=False)), ('warm', dict(enabled=True, budget=None, **extra))] +
+            [(f'warm_budget{k}', dict(enabled=True, budget=k, **extra)) for k in budgets])
+
+
+def _evaluator(cfg, metainfo: dict, out_dir: str, name: str) -> Evaluator:
+    ev_cfg = copy.deepcopy(cfg.test_evaluator)
+    ev_cfg['outfile_prefix'] = f'{out_dir}/{name}'
+    evaluator = Evaluator(ev_cfg)
+    evaluator.dataset_meta = metainfo
+    return evaluator
+
+
+def _run_clip(model: nn.Module, batch: dict) -> Tuple[list, float, int]:
+    """The model's predictions of one clip, its wall time and frames."""
+    batch = copy.deepcopy(batch)
+    start = time.perf_counter()
+    data = model.data_preprocessor(batch, False)
+    out = model(**data, mode='predict')
+    return out, time.perf_counter() - start, len(out[0])
+
+
+def run_warm_start(config: str, checkpoint: str, stock_config: str, stock_checkpoint: str,
+                   budgets: Sequence[int] = (1, 2, 3), num_videos: Optional[int] = None,
+                   match_thr: Optional[float] = None,
+                   options: Optional[dict] = None) -> Dict:
+    """Evaluate every warm-start setting of a trained IFR video model and
+    its stock twin on the same clips, interleaved.
+
+    Args:
+        config, checkpoint: the IFR video model.
+        stock_config, stock_checkpoint: the stock model of the pair.
+        budgets: the fixed budgets (block evaluations per warm-started solve).
+        num_videos: the first N test clips only (``None``: all).
+        match_thr: ``warm_start.match_thr`` of the warm settings
+            (``None``: the model's).
+        options: dotted-key overrides of both configs (e.g. the data root).
+
+    Returns:
+        dict: ``settings`` (one dict per setting and ``stock``: ``vis_ap``
+        with AP, AP50, AP75, AR1, AR10 in points, ``ms_per_frame``,
+        ``steps_per_frame`` (block evaluations per solved sample, i.e. per
+        mask RoI or per feature map and tower, averaged over every frame),
+        ``evaluations_per_frame`` (their sum per frame), ``frames``), and
+        the ratios against the cold start and the stock model.
+    """
+    model, cfg = build_detector(config, options, checkpoint)
+    if not hasattr(model, 'set_warm_start'):
+        raise ValueError(f'{config}: {type(model).__name__} has no warm start (a video model '
+                         'with VideoWarmStartMixin, e.g. IFRMaskTrackRCNN, has)')
+    stock, _ = build_detector(stock_config, options, stock_checkpoint)
+    refiners = list(find_refiners(model).values())
+    model_cfg = dict(model.warm_start_cfg or {})
+    settings = warm_start_settings(budgets, match_thr)
+    names = [name for name, _ in settings] + ['stock']
+    loader = build_loader(cfg, num_videos)
+    metainfo = loader.dataset.metainfo if hasattr(loader.dataset, 'metainfo') else (
+        loader.dataset.dataset.metainfo)
+    record = {name: dict(seconds=0.0, frames=0, steps=[]) for name in names}
+    with tempfile.TemporaryDirectory() as out_dir, torch.no_grad():
+        evaluators = {name: _evaluator(cfg, metainfo, out_dir, name) for name in names}
+        started = time.perf_counter()
+        for i, batch in enumerate(loader):
+            # A rotating order: no setting always runs first (or after another).
+            shift = i % len(names)
+            for name in names[shift:] + names[:shift]:
+                if name == 'stock':
+                    out, seconds, frames = _run_clip(stock, batch)
+                else:
+                    model.set_warm_start(dict(settings)[name])
+                    for r in refiners:
+                        r.pop_stats()
+                    out, seconds, frames = _run_clip(model, batch)
+                    record[name]['steps'] += [
+                        s.forward.nstep for r in refiners for s in r.pop_stats()]
+                record[name]['seconds'] += seconds
+                record[name]['frames'] += frames
+                evaluators[name].process(data_samples=out, data_batch=batch)
+            elapsed = time.perf_counter() - started
+            log(f'[video warm start] clip {i + 1}/{len(loader)}, {elapsed:.0f} s, '
+                f'eta {elapsed / (i + 1) * (len(loader) - i - 1):.0f} s')
+        results = {}
+        for name in names:
+            metrics = evaluators[name].evaluate(len(loader))
+            rec = record[name]
+            steps = torch.cat(rec['steps']).float() if rec['steps'] else None
+            results[name] = dict(
+                warm_start=dict(settings).get(name),
+                frames=rec['frames'],
+                ms_per_frame=1000 * rec['seconds'] / rec['frames'],
+                vis_ap={k: 100 * metrics[v] for k, v in VIS_KEYS.items()},
+                steps_per_frame=None if steps is None else steps.mean().item(),
+                evaluations_per_frame=None if steps is None else (steps.sum().item() /
+                                                                  rec['frames']))
+    model.set_warm_start(model_cfg or None)
+    cold = results['cold']
+    for name, row in results.items():
+        row['ms_vs_stock'] = row['ms_per_frame'] / results['stock']['ms_per_frame']
+        row['ms_vs_cold'] = row['ms_per_frame'] / cold['ms_per_frame']
+        if row['steps_per_frame'] is not None:
+            row['steps_vs_cold'] = row['steps_per_frame'] / cold['steps_per_frame']
+            row['vis_ap_vs_cold'] = row['vis_ap']['AP'] - cold['vis_ap']['AP']
+    return dict(config=config, checkpoint=checkpoint, stock_config=stock_config,
+                stock_checkpoint=stock_checkpoint, videos=len(loader),
+                model_warm_start=model_cfg, settings=results)
+
+
+def warm_start_markdown(report: Dict, machine: Dict) -> str:
+    """The report as a Markdown table."""
+    lines = [
+        '# Video IFR warm start: each frame\'s solves from the previous frame\'s equilibria', '',
+        f"Model: `{report['config']}` against `{report['stock_config']}`, "
+        f"{report['videos']} val clips, one thread ({machine.get('cpu')}). Settings interleaved "
+        'clip by clip; ratios from this run. Steps: block evaluations per solved mask RoI, over '
+        'every frame (frame 0 always solves cold).', '',
+        '| setting | steps / RoI | vs cold | ms / frame | vs stock | vs cold | '
+        'VIS AP | AP50 | AP75 | AR1 | AR10 | AP - cold |',
+        '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |'
+    ]
+
+    def num(value, digits):
+        return '-' if value is None else f'{value:.{digits}f}'
+
+    for name, row in report['settings'].items():
+        ap = row['vis_ap']
+        lines.append(
+            f"| {name} | {num(row['steps_per_frame'], 2)} | {num(row.get('steps_vs_cold'), 2)}x | "
+            f"{row['ms_per_frame']:.0f} | {row['ms_vs_stock']:.2f}x | {row['ms_vs_cold']:.2f}x | "
+            f"{ap['AP']:.1f} | {ap['AP50']:.1f} | {ap['AP75']:.1f} | {ap['AR1']:.1f} | "
+            f"{ap['AR10']:.1f} | {num(row.get('vis_ap_vs_cold'), 1)} |")
+    return '\n'.join(lines) + '\n'
