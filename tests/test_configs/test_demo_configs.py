@@ -5,6 +5,7 @@ import os.path as osp
 import pytest
 from mmengine.config import Config
 
+from mmdet.registry import MODELS
 from mmifr.models.roi_heads.mask_heads.ifr_conv_fc_mask_head import BUDGET_IFR_CFG
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -108,8 +109,8 @@ def test_blendmask_pair_differs_only_in_the_towers_and_ifr_runtime():
     path = osp.join(DEMO_DIR, 'blendmask_mbv2_fpn_shapes_{}.py')
     base = Config.fromfile(path.format('baseline')).to_dict()
     ifr = Config.fromfile(path.format('ifr')).to_dict()
-    assert base['model']['bbox_head'].pop('type') == 'CondInstBboxHead'
-    assert ifr['model']['bbox_head'].pop('type') == 'IFRCondInstBboxHead'
+    assert base['model']['bbox_head']['type'] == ifr['model']['bbox_head']['type'] == (
+        'CondInstBboxHead')
     assert base['model']['mask_head'].pop('type') == 'BlendMaskHead'
     assert ifr['model']['mask_head'].pop('type') == 'IFRBlendMaskHead'
     ifr.pop('custom_hooks')
@@ -186,6 +187,18 @@ def test_reppoints_demo_is_a_box_detector_on_the_demo_data():
     assert base['model']['test_cfg']['max_per_img'] == 20
 
 
+def _pop_video_warm_start(cfg: dict, ifr_type: str) -> str:
+    """Check and remove an IFR video model's inference-only difference from
+    its stock twin: the warm-starting subclass and its ``warm_start`` key;
+    return the stock class it derives from."""
+    model = cfg['model']
+    assert model.pop('type') == ifr_type
+    assert model.pop('warm_start') == dict(enabled=True)
+    (parent, ) = [c.__name__ for c in MODELS.get(ifr_type).__bases__
+                  if c.__name__ != 'VideoWarmStartMixin']
+    return parent
+
+
 def test_video_pair_differs_only_in_the_mask_head_and_ifr_runtime():
     path = osp.join(DEMO_DIR, 'masktrack-rcnn_mbv2_fpn_shapes-video_{}.py')
     base = Config.fromfile(path.format('baseline')).to_dict()
@@ -196,7 +209,10 @@ def test_video_pair_differs_only_in_the_mask_head_and_ifr_runtime():
                                                              'IFRConvFCMaskHead')
     assert base_head == ifr_head
     ifr.pop('custom_hooks')
+    # At inference the IFR model warm-starts each frame (the same weights).
+    assert _pop_video_warm_start(ifr, 'IFRMaskTrackRCNN') == base['model'].pop('type')
     assert base == ifr
+    base['model']['type'] = 'MaskTrackRCNN'
     # The detector is the image demo's Mask R-CNN, inside mmdet's MaskTrackRCNN.
     image = _demo('shapes', 'baseline').to_dict()['model']
     image.pop('data_preprocessor')
@@ -228,6 +244,8 @@ def test_sipmask_video_pair_differs_only_in_the_box_head_towers_and_ifr_runtime(
     assert (base['model']['detector']['bbox_head'].pop('type'),
             ifr['model']['detector']['bbox_head'].pop('type')) == ('SipMaskHead', 'IFRSipMaskHead')
     ifr.pop('custom_hooks')
+    assert _pop_video_warm_start(ifr, 'IFRSipMaskVIS') == base['model']['type']
+    ifr['model']['type'] = base['model']['type']
     assert base == ifr
     assert base['model']['track_head']['type'] == 'SipMaskTrackHead'
     # Data, schedule, backbone, tracker and metric are the MaskTrack R-CNN video demo's.
@@ -452,4 +470,8 @@ def test_every_demo_config_is_covered():
                                      for m in ('masktrack-rcnn', 'sipmask-vis')
                                      for s in ('baseline', 'ifr')} | {
                                      f'masktrack-rcnn_mbv2_fpn_shapes-video-from-image_{s}.py'
-                                     for s in ('baseline', 'ifr')}
+                                     for s in ('baseline', 'ifr')} | {
+                                     # Named variants (test_ifr_placement.py).
+                                     f'{m}_mbv2_fpn_shapes{s}_ifr-all-towers.py'
+                                     for m, s in (('meinst', '-3x'), ('blendmask', ''),
+                                                  ('solo', ''), ('solov2', ''))}

@@ -6,18 +6,18 @@ from .meinst_head import MEInstBboxHead
 
 @MODELS.register_module()
 class IFRMEInstBboxHead(IFRTowerMixin, MEInstBboxHead):
-    """:class:`MEInstBboxHead` with IFR in place of its stacked towers.
-
-    By default IFR replaces all three towers (classification, regression and
-    mask coefficients), as mmifr's CondInst and FCOS heads replace theirs:
-    in MEInst the mask is predicted by the FCOS head itself, from a tower
-    built like the detection ones. ``ifr_towers=('mask_convs', )`` keeps
-    the detection towers stock.
+    """:class:`MEInstBboxHead` with IFR in place of its mask-coefficient
+    tower (``mask_convs``), the paper's placement: IFR replaces the stacked
+    convs of an instance segmenter's mask branch (Sec. 3.2), and in MEInst
+    that branch is the FCOS head's third tower. The classification and
+    regression towers stay stock; ``ifr_towers=('cls_convs', 'reg_convs',
+    'mask_convs')`` refines all three (a variant, not the paper's row).
 
     Args:
         ifr_cfg (dict): config of each refiner.
-        ifr_towers (Sequence[str], optional): a subset of
-            ``('cls_convs', 'reg_convs', 'mask_convs')``.
+        ifr_towers (Sequence[str], optional): one or more of
+            ``('mask_convs', 'cls_convs', 'reg_convs')``.
         *args, **kwargs: arguments of :class:`MEInstBboxHead`.
     """
-    ifr_towers = ('cls_convs', 'reg_convs', 'mask_convs')
+    ifr_towers = ('mask_convs', )
+    optional_ifr_towers = ('cls_convs', 'reg_convs')

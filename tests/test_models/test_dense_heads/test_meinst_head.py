@@ -43,12 +43,12 @@ def test_bbox_head_adds_a_mask_tower_and_coefficients():
     assert head.reg_convs[0].conv.weight.grad is None
 
 
-def test_ifr_bbox_head_replaces_the_three_towers_or_the_chosen_ones():
+def test_ifr_bbox_head_replaces_the_mask_tower_or_the_chosen_ones():
     stock = _bbox_head()
-    ifr = _bbox_head(type='IFRMEInstBboxHead')
-    assert sorted(find_refiners(ifr)) == ['cls_convs.0', 'mask_convs.0', 'reg_convs.0']
-    only_mask = _bbox_head(type='IFRMEInstBboxHead', ifr_towers=('mask_convs', ))
+    only_mask = _bbox_head(type='IFRMEInstBboxHead')
     assert list(find_refiners(only_mask)) == ['mask_convs.0']
+    ifr = _bbox_head(type='IFRMEInstBboxHead', ifr_towers=('mask_convs', 'cls_convs', 'reg_convs'))
+    assert sorted(find_refiners(ifr)) == ['cls_convs.0', 'mask_convs.0', 'reg_convs.0']
     tower = _n_params(stock.mask_convs)
     assert _n_params(stock) - _n_params(only_mask) == tower - _n_params(only_mask.mask_convs)
     feats = [torch.randn(1, 32, 8, 8), torch.randn(1, 32, 4, 4)]
