@@ -2,8 +2,9 @@
 
 Reads ``configs/ifr/demo/model_zoo_demo.yml`` (one row per framework of the paper) and the result
 files it names in ``docs/results/``, and writes ``docs/results/model_zoo_demo.json``, its Markdown
-(``.md``), the table block of ``configs/ifr/README.md`` and the summary block of ``README.md``; prints
-the table and the summary sentence. ``--check`` writes nothing and fails if any of the three is out of date.
+(``.md``), the table block of ``configs/ifr/README.md`` and the summary block of ``README.md``;
+prints the table and the summary sentence. ``--check`` writes nothing and fails if any of them is
+out of date.
 
 Example::
 

@@ -52,7 +52,8 @@ def _run(row, head, seed, ap, config, test_set=None):
 def study(tmp_path):
     """A results folder with a Mask R-CNN study (3 seeds, held-out too) and a
     manifest naming it."""
-    stock, ifr = f'{DEMO}/mask-rcnn_mbv2_fpn_shapes_baseline.py', f'{DEMO}/mask-rcnn_mbv2_fpn_shapes_ifr.py'
+    stock = f'{DEMO}/mask-rcnn_mbv2_fpn_shapes_baseline.py'
+    ifr = f'{DEMO}/mask-rcnn_mbv2_fpn_shapes_ifr.py'
     val = [_run('r', 'baseline', s, ap, stock) for s, ap in enumerate([30.0, 31.0, 32.0])]
     val += [_run('r', 'ifr', s, ap, ifr) for s, ap in enumerate([33.0, 35.0, 37.0])]
     held = [dict(r, test_set='heldout', segm_AP=r['segm_AP'] - 5) for r in val]

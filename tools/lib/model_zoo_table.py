@@ -1,4 +1,4 @@
-"""The demo model-zoo table: one row per framework of the paper, from the seed studies' result files.
+"""The demo model-zoo table: a row per framework of the paper, from the seed studies' result files.
 
 A manifest (``configs/ifr/demo/model_zoo_demo.yml``) names, per framework, the result files of its
 demo pair (``tools/benchmark_model_zoo.py --seeds``: ``docs/results/<name>.json``, and the same runs
@@ -7,8 +7,8 @@ scored on the held-out images), the row in them, and its entries in the paper's 
 sample std and per-seed values, IFR - stock paired by seed, the held-out scores, whether the row
 compares anything (``comparable``) and what it says (``verdict``), the paper's baseline and IFR
 numbers and mmdet's own model-zoo number for the baseline config (from mmdet's metafiles).
-:func:`table_markdown` renders it; ``tools/write_model_zoo_table.py`` writes both, the table block of
-``configs/ifr/README.md`` and the summary block of ``README.md`` (:func:`markers`).
+:func:`table_markdown` renders it; ``tools/write_model_zoo_table.py`` writes both, the table block
+of ``configs/ifr/README.md`` and the summary block of ``README.md`` (:func:`markers`).
 """
 import functools
 import json
@@ -186,8 +186,8 @@ def build_row(spec: dict, results_dir: str, metafile: str) -> dict:
         row['heldout'] = None
     if spec.get('control'):
         control = spec['control']
-        runs = _runs(results_dir, control['results'], control['row'], control.get('head', 'baseline'),
-                     control.get('label'))
+        runs = _runs(results_dir, control['results'], control['row'],
+                     control.get('head', 'baseline'), control.get('label'))
         row['control'] = dict(name=control['name'], **_side(runs, key),
                               results=control['results'])
     default_towers = list(refined_towers(ifr_runs[0]['config']))
@@ -249,8 +249,8 @@ def _pm(stat: Optional[dict], signed: bool = False) -> str:
 def table_markdown(table: dict) -> str:
     """The table as Markdown (what configs/ifr/README.md embeds)."""
     lines = [
-        '| framework | metric | iterations | IFR in | seeds | stock (val) | IFR (val) | IFR - stock '
-        '| held-out IFR - stock | compares? | paper stock / IFR | mmdet zoo |',
+        '| framework | metric | iterations | IFR in | seeds | stock (val) | IFR (val) | '
+        'IFR - stock | held-out IFR - stock | compares? | paper stock / IFR | mmdet zoo |',
         '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |'
     ]
     for row in table['rows']:
