@@ -57,7 +57,7 @@ def test_every_setting_is_measured_against_the_cold_start_and_the_stock_model(pa
     tool.main([
         '--config', CONFIGS['ifr'], '--checkpoint', checkpoints['ifr'], '--stock-config',
         CONFIGS['baseline'], '--stock-checkpoint', checkpoints['baseline'], '--budgets', '1', '2',
-        '--out', out, '--cfg-options'
+        '--calibration-videos', '1', '--out', out, '--cfg-options'
     ] + [f'{k}={"None" if v is None else v}' for k, v in options.items()])
     report = json.loads(open(out + '.json').read())
     settings = report['settings']
@@ -79,6 +79,13 @@ def test_every_setting_is_measured_against_the_cold_start_and_the_stock_model(pa
     assert cold['warm_start'] == dict(enabled=False)
     table = open(out + '.md').read()
     assert all(f'| {name} |' in table for name in settings)
+    # The match distances, measured on the training clip.
+    calibration = report['match_calibration']
+    assert calibration['split'] == 'train' and calibration['samples'] > 0
+    shares = [row['matched'] for row in calibration['thresholds']]
+    assert shares == sorted(shares) and 0 <= shares[0] and shares[-1] <= 1
+    for row in calibration['thresholds']:
+        assert row['helps'] is None or 0 <= row['helps'] <= 1
 
 
 def test_bad_arguments_are_named(pair, capsys):
@@ -89,6 +96,7 @@ def test_bad_arguments_are_named(pair, capsys):
         (['--checkpoint', str(root / 'missing.pth')], 'missing.pth does not exist'),
         (['--checkpoint', checkpoints['ifr'], '--budgets', '0'], 'must be positive, got [0]'),
         (['--checkpoint', checkpoints['ifr'], '--num-videos', '0'], 'got 0'),
+        (['--checkpoint', checkpoints['ifr'], '--calibration-videos', '-1'], '0 or more, got -1'),
     ]:
         with pytest.raises(SystemExit):
             tool.parse_args(common + argv)

@@ -28,8 +28,8 @@ from mmengine.config import DictAction
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 from tools.lib.benchmark.timing import machine  # noqa: E402
-from tools.lib.benchmark.video_warm_start import (run_warm_start,  # noqa: E402
-                                                  warm_start_markdown)
+from tools.lib.benchmark.video_warm_start import (match_calibration,  # noqa: E402
+                                                  run_warm_start, warm_start_markdown)
 from tools.lib.models import resolve_path  # noqa: E402
 from tools.lib.progress import log, quiet_mmengine  # noqa: E402
 
@@ -46,6 +46,9 @@ def parse_args(argv=None):
                         help="warm_start.match_thr of the warm settings (default: the model's)")
     parser.add_argument('--num-videos', type=int, default=None,
                         help='the first N test clips only')
+    parser.add_argument('--calibration-videos', type=int, default=10,
+                        help='training clips on which the match distances are measured '
+                        '(0: skip)')
     parser.add_argument('--out', default='work_dirs/benchmarks/video_warm_start',
                         help='output stem (.json, .md)')
     parser.add_argument('--threads', type=int, default=1, help='intra-op threads')
@@ -57,6 +60,8 @@ def parse_args(argv=None):
         parser.error(f'--budgets must be positive, got {bad}')
     if args.num_videos is not None and args.num_videos < 1:
         parser.error(f'--num-videos must be positive, got {args.num_videos}')
+    if args.calibration_videos < 0:
+        parser.error(f'--calibration-videos must be 0 or more, got {args.calibration_videos}')
     for key in ('checkpoint', 'stock_checkpoint'):
         path = getattr(args, key)
         if not osp.isfile(resolve_path(path)):
@@ -71,6 +76,10 @@ def main(argv=None):
     report = run_warm_start(args.config, resolve_path(args.checkpoint), args.stock_config,
                             resolve_path(args.stock_checkpoint), args.budgets, args.num_videos,
                             args.match_thr, args.cfg_options)
+    if args.calibration_videos:
+        report['match_calibration'] = match_calibration(
+            args.config, resolve_path(args.checkpoint), 'train', args.calibration_videos,
+            args.cfg_options)
     report['machine'] = machine()
     markdown = warm_start_markdown(report, report['machine'])
     os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)

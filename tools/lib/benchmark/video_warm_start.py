@@ -15,7 +15,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 from mmengine.evaluator import Evaluator
-from torch import nn
+from torch import Tensor, nn
 
 from mmifr.engine.hooks import find_refiners
 from ..models import build_detector, build_loader
@@ -136,6 +136,72 @@ def run_warm_start(config: str, checkpoint: str, stock_config: str, stock_checkp
     return dict(config=config, checkpoint=checkpoint, stock_config=stock_config,
                 stock_checkpoint=stock_checkpoint, videos=len(loader),
                 model_warm_start=model_cfg, settings=results)
+
+
+def match_calibration(config: str, checkpoint: str, split: str = 'train',
+                      num_videos: Optional[int] = 10, options: Optional[dict] = None,
+                      thresholds: Sequence[float] = (0.25, 0.5, 0.75, 1.0, 1.5)) -> Dict:
+    """How far the previous frame's equilibrium is from the new one, as a
+    function of how far apart their inputs are: what ``match_thr`` should be.
+
+    Every frame is solved to the tolerance from the equilibrium of the
+    nearest previous input (every sample matched), on the clips of ``split``
+    (``'train'``: the threshold is chosen on data no score is read on). Per
+    sample: ``x_dist = ||X - X_prev|| / ||X||`` of the nearest previous
+    input and ``h_dist = ||H*_prev - H*|| / ||H*||``; a warm start helps the
+    solve where ``h_dist < 1`` (the zero start is at distance 1).
+
+    Returns:
+        dict: per threshold, the share of samples matched and, of those, the
+        share with ``h_dist < 1`` and the median ``h_dist``.
+    """
+    opts = dict(options or {})
+    if split == 'train':
+        opts.update({'test_dataloader.dataset.ann_file': 'annotations/youtube_vis_train.json',
+                     'test_dataloader.dataset.data_prefix.img_path': 'train/JPEGImages'})
+    model, cfg = build_detector(config, opts, checkpoint)
+    model.set_warm_start(dict(enabled=True, budget=None, match_thr=float('inf')))
+    memory = model.warm_start_memory
+    pairs: List[Tuple[Tensor, Tensor]] = []
+    state = dict(warm=False, last=None)
+    guess, remember = memory.initial_guess, memory.remember
+
+    def spy_guess(refiner, x):
+        h0, matched = guess(refiner, x)
+        # With an infinite threshold every sample matches where the memory
+        # has a previous call of this size: none means a new video.
+        state['warm'] = bool(matched.any())
+        return h0, matched
+
+    def spy_remember(x, h):
+        if state['warm'] and len(x):
+            x_prev, h_prev = state['last']
+            flat = x.flatten(1)
+            dist, nearest = torch.cdist(flat, x_prev.flatten(1)).min(dim=1)
+            h_dist = (h_prev[nearest] - h).flatten(1).norm(dim=1) / h.flatten(1).norm(
+                dim=1).clamp_min(1e-12)
+            pairs.append((dist / flat.norm(dim=1).clamp_min(1e-12), h_dist))
+        if len(x):
+            state['last'] = (x, h)
+        remember(x, h)
+
+    memory.initial_guess, memory.remember = spy_guess, spy_remember
+    with torch.no_grad():
+        for batch in build_loader(cfg, num_videos):
+            _run_clip(model, batch)
+    x_dist = torch.cat([x for x, _ in pairs])
+    h_dist = torch.cat([h for _, h in pairs])
+    rows = []
+    for thr in thresholds:
+        keep = x_dist <= thr
+        rows.append(dict(
+            match_thr=thr, matched=keep.float().mean().item(),
+            helps=(h_dist[keep] < 1).float().mean().item() if keep.any() else None,
+            median_h_dist=h_dist[keep].median().item() if keep.any() else None))
+    return dict(split=split, samples=len(x_dist),
+                x_dist_quantiles={str(q): torch.quantile(x_dist, q).item()
+                                  for q in (0.1, 0.25, 0.5, 0.75, 0.9)},
+                thresholds=rows)
 
 
 def warm_start_markdown(report: Dict, machine: Dict) -> str:
