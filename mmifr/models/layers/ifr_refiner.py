@@ -497,19 +497,17 @@ class IFRRefiner(BaseModule):
         h0, matched = memory.initial_guess(self, x)
         if not matched.any():
             h = self._refine(x, None)
-        elif memory.budget is None or matched.all():
-            if memory.budget is None:
-                if self.initializer is not None and not matched.all():
-                    h0 = torch.where(matched[:, None, None, None], h0, self.initializer(x))
-                h = self._refine(x, h0)
-            else:
-                h = self._unroll_from(x, h0, memory.budget)
+        elif memory.budget is None:
+            if self.initializer is not None and not matched.all():
+                h0 = torch.where(matched[:, None, None, None], h0, self.initializer(x))
+            h = self._refine(x, h0)
         else:
             # A fixed budget suits a start near H* only: the cold samples
             # get the refiner's own inference.
             h = torch.empty_like(h0)
             h[matched] = self._unroll_from(x[matched], h0[matched], memory.budget)
-            h[~matched] = self._refine(x[~matched], None)
+            if not matched.all():
+                h[~matched] = self._refine(x[~matched], None)
         memory.remember(x, h)
         return h
 
