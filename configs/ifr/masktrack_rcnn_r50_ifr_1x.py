@@ -5,4 +5,11 @@ _base_ = [
     './_base_/ifr_runtime.py'
 ]
 
-model = dict(detector=dict(roi_head=dict(mask_head=dict(type='IFRConvFCMaskHead'))))
+# At inference each frame's mask RoIs start from the previous frame's
+# equilibria (IFRMaskTrackRCNN: mmdet's MaskTrackRCNN with a warm start, the
+# same weights; model.warm_start.enabled=False solves every frame from zero,
+# as the paper).
+model = dict(
+    type='IFRMaskTrackRCNN',
+    warm_start=dict(enabled=True),
+    detector=dict(roi_head=dict(mask_head=dict(type='IFRConvFCMaskHead'))))

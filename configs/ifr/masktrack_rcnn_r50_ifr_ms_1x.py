@@ -2,4 +2,8 @@
 # mask head (paper Table 4, "MST": 30.5 -> 31.4 mask AP).
 _base_ = ['./masktrack_rcnn_r50_ms_1x.py', './_base_/ifr_runtime.py']
 
-model = dict(detector=dict(roi_head=dict(mask_head=dict(type='IFRConvFCMaskHead'))))
+# Each frame warm-starts from the previous one (see masktrack_rcnn_r50_ifr_1x.py).
+model = dict(
+    type='IFRMaskTrackRCNN',
+    warm_start=dict(enabled=True),
+    detector=dict(roi_head=dict(mask_head=dict(type='IFRConvFCMaskHead'))))

@@ -4,4 +4,11 @@
 # refines them too.
 _base_ = ['./sipmask_vis_r50_1x.py', './_base_/ifr_hooks.py']
 
-model = dict(detector=dict(bbox_head=dict(type='IFRSipMaskHead')))
+# At inference each tower's solve on each level starts from that level's
+# equilibrium of the previous frame (IFRSipMaskVIS: SipMaskVIS with a warm
+# start, the same weights; model.warm_start.enabled=False solves every frame
+# from zero, as the paper).
+model = dict(
+    type='IFRSipMaskVIS',
+    warm_start=dict(enabled=True),
+    detector=dict(bbox_head=dict(type='IFRSipMaskHead')))
