@@ -86,6 +86,10 @@ def test_every_setting_is_measured_against_the_cold_start_and_the_stock_model(pa
     assert shares == sorted(shares) and 0 <= shares[0] and shares[-1] <= 1
     for row in calibration['thresholds']:
         assert row['helps'] is None or 0 <= row['helps'] <= 1
+    suggested = calibration['suggested_match_thr']
+    assert suggested is None or next(
+        r for r in calibration['thresholds'] if r['match_thr'] == suggested)['helps'] >= 0.99
+    assert '| match_thr | matched |' in table
 
 
 def test_bad_arguments_are_named(pair, capsys):

@@ -27,6 +27,13 @@ VIS_KEYS = dict(AP='youtube_vis/segm_mAP', AP50='youtube_vis/segm_mAP_50',
                 AR10='youtube_vis/segm_AR@10')
 
 
+#: The thresholds :func:`match_calibration` reports.
+CALIBRATION_THRESHOLDS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.75, 0.8, 0.9, 1.0, 1.25, 1.5)
+#: The share of matched samples whose previous equilibrium must be nearer
+#: than the zero start for a threshold to be suggested.
+SUGGEST_SHARE = 0.99
+
+
 def warm_start_settings(budgets: Sequence[int],
                         match_thr: Optional[float] = None) -> List[Tuple[str, Optional[dict]]]:
     """``(name, warm_start)`` of each setting: ``cold``, ``warm`` (to the
@@ -140,7 +147,7 @@ def run_warm_start(config: str, checkpoint: str, stock_config: str, stock_checkp
 
 def match_calibration(config: str, checkpoint: str, split: str = 'train',
                       num_videos: Optional[int] = 10, options: Optional[dict] = None,
-                      thresholds: Sequence[float] = (0.25, 0.5, 0.75, 1.0, 1.5)) -> Dict:
+                      thresholds: Sequence[float] = CALIBRATION_THRESHOLDS) -> Dict:
     """How far the previous frame's equilibrium is from the new one, as a
     function of how far apart their inputs are: what ``match_thr`` should be.
 
@@ -153,7 +160,10 @@ def match_calibration(config: str, checkpoint: str, split: str = 'train',
 
     Returns:
         dict: per threshold, the share of samples matched and, of those, the
-        share with ``h_dist < 1`` and the median ``h_dist``.
+        share with ``h_dist < 1`` and the median ``h_dist``; and
+        ``suggested_match_thr``, the largest threshold at which at least
+        :data:`SUGGEST_SHARE` of the matched samples start nearer their
+        fixed point than from zero.
     """
     opts = dict(options or {})
     if split == 'train':
@@ -163,29 +173,41 @@ def match_calibration(config: str, checkpoint: str, split: str = 'train',
     model.set_warm_start(dict(enabled=True, budget=None, match_thr=float('inf')))
     memory = model.warm_start_memory
     pairs: List[Tuple[Tensor, Tensor]] = []
-    state = dict(warm=False, last=None)
-    guess, remember = memory.initial_guess, memory.remember
+    # The previous (X, H*) of each call of a frame, by (refiner, call index),
+    # as the memory keeps them.
+    last: Dict[Tuple[int, int], Tuple[Tensor, Tensor]] = {}
+    calls: Dict[int, int] = {}
+    state = {}
+    new_frame, guess, remember = memory.new_frame, memory.initial_guess, memory.remember
+
+    def spy_new_frame(video_ids, frame_ids):
+        calls.clear()
+        return new_frame(video_ids, frame_ids)
 
     def spy_guess(refiner, x):
         h0, matched = guess(refiner, x)
+        index = calls.get(id(refiner), 0)
+        calls[id(refiner)] = index + 1
         # With an infinite threshold every sample matches where the memory
         # has a previous call of this size: none means a new video.
-        state['warm'] = bool(matched.any())
+        state.update(key=(id(refiner), index), warm=bool(matched.any()))
         return h0, matched
 
     def spy_remember(x, h):
+        key = state['key']
         if state['warm'] and len(x):
-            x_prev, h_prev = state['last']
+            x_prev, h_prev = last[key]
             flat = x.flatten(1)
             dist, nearest = torch.cdist(flat, x_prev.flatten(1)).min(dim=1)
             h_dist = (h_prev[nearest] - h).flatten(1).norm(dim=1) / h.flatten(1).norm(
                 dim=1).clamp_min(1e-12)
             pairs.append((dist / flat.norm(dim=1).clamp_min(1e-12), h_dist))
         if len(x):
-            state['last'] = (x, h)
+            last[key] = (x, h)
         remember(x, h)
 
-    memory.initial_guess, memory.remember = spy_guess, spy_remember
+    memory.new_frame, memory.initial_guess, memory.remember = (spy_new_frame, spy_guess,
+                                                               spy_remember)
     with torch.no_grad():
         for batch in build_loader(cfg, num_videos):
             _run_clip(model, batch)
@@ -198,7 +220,8 @@ def match_calibration(config: str, checkpoint: str, split: str = 'train',
             match_thr=thr, matched=keep.float().mean().item(),
             helps=(h_dist[keep] < 1).float().mean().item() if keep.any() else None,
             median_h_dist=h_dist[keep].median().item() if keep.any() else None))
-    return dict(split=split, samples=len(x_dist),
+    good = [r['match_thr'] for r in rows if r['helps'] is not None and r['helps'] >= SUGGEST_SHARE]
+    return dict(split=split, samples=len(x_dist), suggested_match_thr=max(good, default=None),
                 x_dist_quantiles={str(q): torch.quantile(x_dist, q).item()
                                   for q in (0.1, 0.25, 0.5, 0.75, 0.9)},
                 thresholds=rows)
@@ -227,4 +250,20 @@ def warm_start_markdown(report: Dict, machine: Dict) -> str:
             f"{row['ms_per_frame']:.0f} | {row['ms_vs_stock']:.2f}x | {row['ms_vs_cold']:.2f}x | "
             f"{ap['AP']:.1f} | {ap['AP50']:.1f} | {ap['AP75']:.1f} | {ap['AR1']:.1f} | "
             f"{ap['AR10']:.1f} | {num(row.get('vis_ap_vs_cold'), 1)} |")
+    calibration = report.get('match_calibration')
+    if calibration:
+        lines += [
+            '', f"Match distances on the {calibration['split']} clips ({calibration['samples']} "
+            'solved samples, each frame from the nearest previous input): '
+            '`x_dist = ||X - X_prev|| / ||X||`, `h_dist = ||H*_prev - H*|| / ||H*||` (the zero '
+            'start is at 1). Suggested '
+            f"`match_thr`: {calibration['suggested_match_thr']} (the largest at which "
+            f'{100 * SUGGEST_SHARE:.0f} % of the matched samples start nearer than from zero).', '',
+            '| match_thr | matched | of those, nearer than zero | median h_dist |',
+            '| --- | --- | --- | --- |'
+        ]
+        for row in calibration['thresholds']:
+            lines.append(f"| {row['match_thr']} | {100 * row['matched']:.0f} % | "
+                         f"{num(None if row['helps'] is None else 100 * row['helps'], 1)} % | "
+                         f"{num(row['median_h_dist'], 2)} |")
     return '\n'.join(lines) + '\n'
