@@ -63,6 +63,7 @@ def test_every_setting_is_measured_against_the_cold_start_and_the_stock_model(pa
     settings = report['settings']
     assert list(settings) == ['cold', 'warm', 'warm_budget1', 'warm_budget2', 'stock']
     assert report['videos'] == 1 and report['machine']['threads'] == 1
+    assert report['match_thr'] == 0.5  # the model's
     for name, row in settings.items():
         assert row['frames'] == FRAMES
         assert set(row['vis_ap']) == {'AP', 'AP50', 'AP75', 'AR1', 'AR10'}
@@ -101,6 +102,9 @@ def test_bad_arguments_are_named(pair, capsys):
         (['--checkpoint', checkpoints['ifr'], '--budgets', '0'], 'must be positive, got [0]'),
         (['--checkpoint', checkpoints['ifr'], '--num-videos', '0'], 'got 0'),
         (['--checkpoint', checkpoints['ifr'], '--calibration-videos', '-1'], '0 or more, got -1'),
+        (['--checkpoint', checkpoints['ifr'], '--match-thr', 'x'], 'positive number or'),
+        (['--checkpoint', checkpoints['ifr'], '--match-thr', 'suggested', '--calibration-videos',
+          '0'], 'needs the calibration'),
     ]:
         with pytest.raises(SystemExit):
             tool.parse_args(common + argv)

@@ -42,8 +42,10 @@ def parse_args(argv=None):
     parser.add_argument('--stock-checkpoint', required=True)
     parser.add_argument('--budgets', type=int, nargs='+', default=[1, 2, 3],
                         help='block evaluations per warm-started solve')
-    parser.add_argument('--match-thr', type=float, default=None,
-                        help="warm_start.match_thr of the warm settings (default: the model's)")
+    parser.add_argument('--match-thr', default=None,
+                        help="warm_start.match_thr of the warm settings: a number, 'suggested' "
+                        '(the one the calibration on training clips suggests) or, by default, '
+                        "the model's")
     parser.add_argument('--num-videos', type=int, default=None,
                         help='the first N test clips only')
     parser.add_argument('--calibration-videos', type=int, default=10,
@@ -62,6 +64,15 @@ def parse_args(argv=None):
         parser.error(f'--num-videos must be positive, got {args.num_videos}')
     if args.calibration_videos < 0:
         parser.error(f'--calibration-videos must be 0 or more, got {args.calibration_videos}')
+    if args.match_thr not in (None, 'suggested'):
+        try:
+            args.match_thr = float(args.match_thr)
+        except ValueError:
+            args.match_thr = -1.0
+        if not args.match_thr > 0:
+            parser.error("--match-thr must be a positive number or 'suggested'")
+    if args.match_thr == 'suggested' and not args.calibration_videos:
+        parser.error("--match-thr suggested needs the calibration (--calibration-videos > 0)")
     for key in ('checkpoint', 'stock_checkpoint'):
         path = getattr(args, key)
         if not osp.isfile(resolve_path(path)):
@@ -73,13 +84,22 @@ def main(argv=None):
     args = parse_args(argv)
     quiet_mmengine()
     torch.set_num_threads(args.threads)
+    calibration = None
+    if args.calibration_videos:
+        calibration = match_calibration(args.config, resolve_path(args.checkpoint), 'train',
+                                        args.calibration_videos, args.cfg_options)
+    match_thr = args.match_thr
+    if match_thr == 'suggested':
+        match_thr = calibration['suggested_match_thr']
+        if match_thr is None:
+            raise SystemExit('the calibration suggests no match_thr: no threshold keeps '
+                             'previous equilibria nearer than the zero start')
+        log(f'match_thr {match_thr} (suggested by the calibration on training clips)')
     report = run_warm_start(args.config, resolve_path(args.checkpoint), args.stock_config,
                             resolve_path(args.stock_checkpoint), args.budgets, args.num_videos,
-                            args.match_thr, args.cfg_options)
-    if args.calibration_videos:
-        report['match_calibration'] = match_calibration(
-            args.config, resolve_path(args.checkpoint), 'train', args.calibration_videos,
-            args.cfg_options)
+                            match_thr, args.cfg_options)
+    if calibration:
+        report['match_calibration'] = calibration
     report['machine'] = machine()
     markdown = warm_start_markdown(report, report['machine'])
     os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)

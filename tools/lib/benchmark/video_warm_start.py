@@ -18,6 +18,7 @@ from mmengine.evaluator import Evaluator
 from torch import Tensor, nn
 
 from mmifr.engine.hooks import find_refiners
+from mmifr.models.layers import WARM_START_DEFAULTS
 from ..models import build_detector, build_loader
 from ..progress import log
 
@@ -140,9 +141,11 @@ def run_warm_start(config: str, checkpoint: str, stock_config: str, stock_checkp
         if row['steps_per_frame'] is not None:
             row['steps_vs_cold'] = row['steps_per_frame'] / cold['steps_per_frame']
             row['vis_ap_vs_cold'] = row['vis_ap']['AP'] - cold['vis_ap']['AP']
+    used_thr = match_thr if match_thr is not None else model_cfg.get(
+        'match_thr', WARM_START_DEFAULTS['match_thr'])
     return dict(config=config, checkpoint=checkpoint, stock_config=stock_config,
                 stock_checkpoint=stock_checkpoint, videos=len(loader),
-                model_warm_start=model_cfg, settings=results)
+                model_warm_start=model_cfg, match_thr=used_thr, settings=results)
 
 
 def match_calibration(config: str, checkpoint: str, split: str = 'train',
@@ -233,9 +236,10 @@ def warm_start_markdown(report: Dict, machine: Dict) -> str:
         '# Video IFR warm start: each frame\'s solves from the previous frame\'s equilibria', '',
         f"Model: `{report['config']}` against `{report['stock_config']}`, "
         f"{report['videos']} val clips, one thread ({machine.get('cpu')}). Settings interleaved "
-        'clip by clip; ratios from this run. Steps: block evaluations per solved mask RoI, over '
-        'every frame (frame 0 always solves cold).', '',
-        '| setting | steps / RoI | vs cold | ms / frame | vs stock | vs cold | '
+        'clip by clip; ratios from this run. Steps: block evaluations per solved sample (a mask '
+        'RoI, or a tower on a pyramid level), over every frame (frame 0 always solves cold). '
+        f"Warm settings match at `match_thr={report['match_thr']}`.", '',
+        '| setting | steps / sample | vs cold | ms / frame | vs stock | vs cold | '
         'VIS AP | AP50 | AP75 | AR1 | AR10 | AP - cold |',
         '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |'
     ]
