@@ -78,7 +78,8 @@ def run_warm_start(config: str, checkpoint: str, stock_config: str, stock_checkp
         options: dotted-key overrides of both configs (e.g. the data root).
 
     Returns:
-        dict: ``settings`` (one dict per setting and ``stock``: ``vis_ap``
+        dict: ``settings`` (the names below, in order) and, under each name
+        (``cold``, ``warm``, ``warm_budget<k>``, ``stock``), ``vis_ap``
         with AP, AP50, AP75, AR1, AR10 in points, ``ms_per_frame``,
         ``steps_per_frame`` (block evaluations per solved sample, i.e. per
         mask RoI or per feature map and tower, averaged over every frame),
@@ -145,7 +146,8 @@ def run_warm_start(config: str, checkpoint: str, stock_config: str, stock_checkp
         'match_thr', WARM_START_DEFAULTS['match_thr'])
     return dict(config=config, checkpoint=checkpoint, stock_config=stock_config,
                 stock_checkpoint=stock_checkpoint, videos=len(loader),
-                model_warm_start=model_cfg, match_thr=used_thr, settings=results)
+                model_warm_start=model_cfg, match_thr=used_thr, settings=list(results),
+                **results)
 
 
 def match_calibration(config: str, checkpoint: str, split: str = 'train',
@@ -247,7 +249,8 @@ def warm_start_markdown(report: Dict, machine: Dict) -> str:
     def num(value, digits):
         return '-' if value is None else f'{value:.{digits}f}'
 
-    for name, row in report['settings'].items():
+    for name in report['settings']:
+        row = report[name]
         ap = row['vis_ap']
         lines.append(
             f"| {name} | {num(row['steps_per_frame'], 2)} | {num(row.get('steps_vs_cold'), 2)}x | "
