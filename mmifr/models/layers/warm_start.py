@@ -7,7 +7,11 @@ from torch import Tensor, nn
 
 #: Keys of ``warm_start`` (a video model's config key, see
 #: :class:`~mmifr.models.vis.VideoWarmStartMixin`) and their defaults.
-WARM_START_DEFAULTS = dict(enabled=True, budget=None, match_thr=0.5)
+#: ``match_thr``: the largest input distance at which, on the training clips
+#: of both demo video models, at least 99 % of the matched samples' previous
+#: equilibria were nearer the new one than the zero start is (MaskTrack R-CNN's
+#: RoIs: 0.8; SipMask's feature maps: any, 1.5 tested; docs/performance.md).
+WARM_START_DEFAULTS = dict(enabled=True, budget=None, match_thr=0.8)
 
 
 class _Solved(NamedTuple):
@@ -70,10 +74,12 @@ class WarmStartMemory:
             (StreamDEQ runs 1-2); ``None``: the refiner's inference solve, to
             its tolerance. Cold samples always get the refiner's inference.
         match_thr (float): the largest ``||X - X_prev|| / ||X||`` of a
-            match.
+            match. Default: 0.8 (:data:`WARM_START_DEFAULTS`).
     """
 
-    def __init__(self, budget: Optional[int] = None, match_thr: float = 0.5) -> None:
+    def __init__(self,
+                 budget: Optional[int] = None,
+                 match_thr: float = WARM_START_DEFAULTS['match_thr']) -> None:
         self.budget = budget
         self.match_thr = match_thr
         self._video: Optional[Hashable] = None

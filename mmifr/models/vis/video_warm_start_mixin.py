@@ -26,7 +26,7 @@ class VideoWarmStartMixin:
         warm_start (dict, optional): ``enabled`` (default True), ``budget``
             (block evaluations of a warm-started solve; default ``None``:
             the refiner's inference solve, to its tolerance) and
-            ``match_thr`` (default 0.5: the largest relative distance of the
+            ``match_thr`` (default 0.8: the largest relative distance of the
             inputs of a matched sample), each of which may be given alone.
             ``None`` or ``enabled=False``: off (every frame solves cold).
         *args, **kwargs: arguments of the video model.

@@ -48,8 +48,8 @@ def _cold(refiner, x):
 def test_check_warm_start_fills_defaults_and_turns_off():
     assert check_warm_start(None) is None
     assert check_warm_start(dict(enabled=False, budget=2)) is None
-    assert check_warm_start(dict()) == dict(enabled=True, budget=None, match_thr=0.5)
-    assert check_warm_start(dict(budget=2)) == dict(enabled=True, budget=2, match_thr=0.5)
+    assert check_warm_start(dict()) == dict(enabled=True, budget=None, match_thr=0.8)
+    assert check_warm_start(dict(budget=2)) == dict(enabled=True, budget=2, match_thr=0.8)
 
 
 @pytest.mark.parametrize('cfg, message', [

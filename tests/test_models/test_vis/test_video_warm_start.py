@@ -169,7 +169,7 @@ def test_warm_start_is_a_partial_override_of_the_config():
     cfg.merge_from_dict({'model.warm_start.budget': 2})
     model = MODELS.build(cfg.model)
     assert model.warm_start_memory.budget == 2
-    assert model.warm_start_memory.match_thr == cfg.model.warm_start.get('match_thr', 0.5)
+    assert model.warm_start_memory.match_thr == cfg.model.warm_start.get('match_thr', 0.8)
     with pytest.raises(ValueError, match="warm_start.budget must be a positive int.*got 'x'"):
         cfg.merge_from_dict({'model.warm_start.budget': 'x'})
         MODELS.build(cfg.model)
