@@ -5,11 +5,11 @@ _base_ = [
     './_base_/ifr_runtime.py'
 ]
 
-# At inference each frame's mask RoIs start from the previous frame's
-# equilibria (IFRMaskTrackRCNN: mmdet's MaskTrackRCNN with a warm start, the
-# same weights; model.warm_start.enabled=False solves every frame from zero,
-# as the paper).
+# IFRMaskTrackRCNN is mmdet's MaskTrackRCNN that can start each frame's mask
+# RoIs from the previous frame's equilibria (the same weights); off, as the
+# paper, since on the demo video data it saved 6 % of the solver steps
+# (docs/performance.md). model.warm_start.enabled=True turns it on.
 model = dict(
     type='IFRMaskTrackRCNN',
-    warm_start=dict(enabled=True),
+    warm_start=dict(enabled=False),
     detector=dict(roi_head=dict(mask_head=dict(type='IFRConvFCMaskHead'))))

@@ -187,13 +187,13 @@ def test_reppoints_demo_is_a_box_detector_on_the_demo_data():
     assert base['model']['test_cfg']['max_per_img'] == 20
 
 
-def _pop_video_warm_start(cfg: dict, ifr_type: str) -> str:
+def _pop_video_warm_start(cfg: dict, ifr_type: str, enabled: bool) -> str:
     """Check and remove an IFR video model's inference-only difference from
     its stock twin: the warm-starting subclass and its ``warm_start`` key;
     return the stock class it derives from."""
     model = cfg['model']
     assert model.pop('type') == ifr_type
-    assert model.pop('warm_start') == dict(enabled=True)
+    assert model.pop('warm_start') == dict(enabled=enabled)
     (parent, ) = [c.__name__ for c in MODELS.get(ifr_type).__bases__
                   if c.__name__ != 'VideoWarmStartMixin']
     return parent
@@ -210,7 +210,7 @@ def test_video_pair_differs_only_in_the_mask_head_and_ifr_runtime():
     assert base_head == ifr_head
     ifr.pop('custom_hooks')
     # At inference the IFR model warm-starts each frame (the same weights).
-    assert _pop_video_warm_start(ifr, 'IFRMaskTrackRCNN') == base['model'].pop('type')
+    assert _pop_video_warm_start(ifr, 'IFRMaskTrackRCNN', enabled=False) == base['model'].pop('type')
     assert base == ifr
     base['model']['type'] = 'MaskTrackRCNN'
     # The detector is the image demo's Mask R-CNN, inside mmdet's MaskTrackRCNN.
@@ -244,7 +244,7 @@ def test_sipmask_video_pair_differs_only_in_the_box_head_towers_and_ifr_runtime(
     assert (base['model']['detector']['bbox_head'].pop('type'),
             ifr['model']['detector']['bbox_head'].pop('type')) == ('SipMaskHead', 'IFRSipMaskHead')
     ifr.pop('custom_hooks')
-    assert _pop_video_warm_start(ifr, 'IFRSipMaskVIS') == base['model']['type']
+    assert _pop_video_warm_start(ifr, 'IFRSipMaskVIS', enabled=True) == base['model']['type']
     ifr['model']['type'] = base['model']['type']
     assert base == ifr
     assert base['model']['track_head']['type'] == 'SipMaskTrackHead'

@@ -64,6 +64,8 @@ def test_every_setting_is_measured_against_the_cold_start_and_the_stock_model(pa
     settings = {name: report[name] for name in report['settings']}
     assert report['videos'] == 1 and report['machine']['threads'] == 1
     assert report['match_thr'] == 0.8  # the model's (the library default)
+    assert report['options']['test_dataloader.dataset.data_root'] == options[
+        'test_dataloader.dataset.data_root']
     for name, row in settings.items():
         assert row['frames'] == FRAMES
         assert set(row['vis_ap']) == {'AP', 'AP50', 'AP75', 'AR1', 'AR10'}

@@ -98,6 +98,8 @@ def main(argv=None):
     report = run_warm_start(args.config, resolve_path(args.checkpoint), args.stock_config,
                             resolve_path(args.stock_checkpoint), args.budgets, args.num_videos,
                             match_thr, args.cfg_options)
+    # The paths as given, not this machine's absolute ones.
+    report.update(checkpoint=args.checkpoint, stock_checkpoint=args.stock_checkpoint)
     if calibration:
         report['match_calibration'] = calibration
     report['machine'] = machine()

@@ -166,7 +166,10 @@ def test_frames_without_a_frame_id_are_refused(models):
 
 def test_warm_start_is_a_partial_override_of_the_config():
     cfg = _cfg('IFRMaskTrackRCNN')
+    assert cfg.model.warm_start == dict(enabled=False)  # the demo config's: off
     cfg.merge_from_dict({'model.warm_start.budget': 2})
+    assert MODELS.build(cfg.model).warm_start_memory is None
+    cfg.merge_from_dict({'model.warm_start.enabled': True})
     model = MODELS.build(cfg.model)
     assert model.warm_start_memory.budget == 2
     assert model.warm_start_memory.match_thr == cfg.model.warm_start.get('match_thr', 0.8)

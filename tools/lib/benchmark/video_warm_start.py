@@ -146,7 +146,8 @@ def run_warm_start(config: str, checkpoint: str, stock_config: str, stock_checkp
         'match_thr', WARM_START_DEFAULTS['match_thr'])
     return dict(config=config, checkpoint=checkpoint, stock_config=stock_config,
                 stock_checkpoint=stock_checkpoint, videos=len(loader),
-                model_warm_start=model_cfg, match_thr=used_thr, settings=list(results),
+                options=dict(options or {}), model_warm_start=model_cfg, match_thr=used_thr,
+                settings=list(results),
                 **results)
 
 
@@ -232,12 +233,18 @@ def match_calibration(config: str, checkpoint: str, split: str = 'train',
                 thresholds=rows)
 
 
+def _options(report: Dict) -> str:
+    options = report.get('options')
+    return (' (' + ', '.join(f'`{k}={v}`' for k, v in options.items()) + ')') if options else ''
+
+
 def warm_start_markdown(report: Dict, machine: Dict) -> str:
     """The report as a Markdown table."""
     lines = [
         '# Video IFR warm start: each frame\'s solves from the previous frame\'s equilibria', '',
         f"Model: `{report['config']}` against `{report['stock_config']}`, "
-        f"{report['videos']} val clips, one thread ({machine.get('cpu')}). Settings interleaved "
+        f"{report['videos']} clips of its test set{_options(report)}, one thread "
+        f"({machine.get('cpu')}). Settings interleaved "
         'clip by clip; ratios from this run. Steps: block evaluations per solved sample (a mask '
         'RoI, or a tower on a pyramid level), over every frame (frame 0 always solves cold). '
         f"Warm settings match at `match_thr={report['match_thr']}`.", '',
