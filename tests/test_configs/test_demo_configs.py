@@ -209,8 +209,9 @@ def test_video_pair_differs_only_in_the_mask_head_and_ifr_runtime():
                                                              'IFRConvFCMaskHead')
     assert base_head == ifr_head
     ifr.pop('custom_hooks')
-    # At inference the IFR model warm-starts each frame (the same weights).
-    assert _pop_video_warm_start(ifr, 'IFRMaskTrackRCNN', enabled=False) == base['model'].pop('type')
+    # The IFR video model can warm-start each frame (off here; the same weights).
+    stock_type = base['model'].pop('type')
+    assert _pop_video_warm_start(ifr, 'IFRMaskTrackRCNN', enabled=False) == stock_type
     assert base == ifr
     base['model']['type'] = 'MaskTrackRCNN'
     # The detector is the image demo's Mask R-CNN, inside mmdet's MaskTrackRCNN.
