@@ -7,9 +7,11 @@ runners out of its package. ``import mmifr`` imports none of it. The scripts put
 - :mod:`.models`, :mod:`.roi_features`, :mod:`.progress`, :mod:`.memory`: what every tool needs:
   the one model loader (detectors and data built from configs), the mask RoI features of
   ground-truth boxes, progress messages on stderr, the process's resident memory;
-- :mod:`.benchmark`: the cost benchmark (``tools/analysis_tools/benchmark_ifr_cost.py``) and
-  the solver as first released;
+- :mod:`.benchmark`: the cost benchmark (``tools/analysis_tools/benchmark_ifr_cost.py``), the
+  video warm start's (``benchmark_video_warm_start.py``) and the solver as first released;
 - :mod:`.seed_study`: the statistics and tables of a seed study (``tools/benchmark_model_zoo.py``);
+- :mod:`.model_zoo_table`: the demo model-zoo table from the seed studies' result files
+  (``tools/write_model_zoo_table.py``);
 - :mod:`.mask_head_probe`: mask quality and tower response on ground-truth boxes
   (``tools/analysis_tools/probe_mask_head.py``).
 """
