@@ -20,7 +20,9 @@ class VideoWarmStartMixin:
     model; tracking and outputs are the model's. The memory belongs to this
     model: it carries over between ``predict`` calls of the same video (mmdet
     tests a video frame by frame) and is reset at a new video. Training and
-    the weights are untouched; off, ``predict`` is the model's.
+    the weights are untouched; off, ``predict`` is the model's. A refiner
+    trained with a fixed ``budget`` runs its evaluations from zero, as it
+    was trained; the warm start serves the refiners that solve.
 
     Args:
         warm_start (dict, optional): ``enabled`` (default True), ``budget``

@@ -37,6 +37,14 @@ def _frames(refiner, memory, xs, video=7, first=0):
     return outs, steps
 
 
+def _remembered(memory, owner, x, h, frame=0):
+    """``memory`` after a frame in which ``owner``'s one call solved ``x`` to ``h``."""
+    memory.new_frame(['v'], [frame])
+    memory.initial_guess(owner, x)
+    memory.remember(x, h)
+    return memory
+
+
 def _cold(refiner, x):
     with torch.no_grad():
         return refiner(x)
@@ -96,11 +104,9 @@ def test_new_frame_needs_one_video_per_frame():
 
 
 def test_each_sample_starts_from_the_nearest_previous_input():
-    memory, owner = WarmStartMemory(match_thr=0.5), object()
+    owner = object()
     x_prev, h_prev = _x(3), _x(3, seed=9)
-    memory.new_frame(['v'], [0])
-    memory.initial_guess(owner, x_prev)
-    memory.remember(x_prev, h_prev)
+    memory = _remembered(WarmStartMemory(match_thr=0.5), owner, x_prev, h_prev)
     memory.new_frame(['v'], [1])
     # This frame: the previous samples 2 and 0 (nudged), in another order,
     # and an unrelated one.
@@ -130,11 +136,8 @@ def test_calls_are_matched_by_their_order_in_the_frame_and_need_the_same_size():
 
 
 def test_a_frame_without_the_call_keeps_the_older_equilibria():
-    memory, owner = WarmStartMemory(), object()
-    x = _x(2)
-    memory.new_frame(['v'], [0])
-    memory.initial_guess(owner, x)
-    memory.remember(x, x + 1)
+    owner, x = object(), _x(2)
+    memory = _remembered(WarmStartMemory(), owner, x, x + 1)
     memory.new_frame(['v'], [1])  # nothing detected: no mask head call
     memory.new_frame(['v'], [2])
     h0, matched = memory.initial_guess(owner, x)
@@ -143,11 +146,8 @@ def test_a_frame_without_the_call_keeps_the_older_equilibria():
 
 
 def test_an_empty_call_starts_nothing_and_is_remembered_as_empty():
-    memory, owner = WarmStartMemory(), object()
-    x = _x(2)
-    memory.new_frame(['v'], [0])
-    memory.initial_guess(owner, x)
-    memory.remember(x, x + 1)
+    owner, x = object(), _x(2)
+    memory = _remembered(WarmStartMemory(), owner, x, x + 1)
     memory.new_frame(['v'], [1])
     h0, matched = memory.initial_guess(owner, x[:0])
     assert h0.shape == (0, C, 7, 7) and matched.shape == (0, )
