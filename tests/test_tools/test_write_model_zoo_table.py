@@ -145,3 +145,11 @@ def test_check_fails_on_a_stale_output(tmp_path, capsys):
     assert tool.main(args + ['--check']) == 0
     text = readme.read_text()
     assert '| Mask R-CNN | mask |' in text and 'Of the 17 frameworks' in text
+
+
+def test_a_note_is_carried_into_the_row_and_its_table_line(study):
+    row = study(note='seed 0 on another machine')
+    assert row['note'] == 'seed 0 on another machine'
+    line = zoo.table_markdown(dict(protocol='p', comparable_rule='c', verdict_rule='v',
+                                   rows=[row])).splitlines()[2]
+    assert line.startswith('| Mask R-CNN |') and '**ahead**; seed 0 on another machine |' in line

@@ -262,6 +262,8 @@ def table_markdown(table: dict) -> str:
         if row.get('control'):
             control = row['control']
             compares += f"; {control['name']}: {_pm(control)}"
+        if row.get('note'):
+            compares += f"; {row['note']}"
         mmdet_zoo = '-' if row['mmdet'] is None else f"{row['mmdet']['value']}"
         lines.append(
             f"| {row['framework']} | {row['metric']} | {row['schedule']['iterations']} | "
