@@ -95,13 +95,13 @@ EXPECTED_REFINERS = {
     'freeanchor': ['bbox_head.cls_convs.0', 'bbox_head.reg_convs.0'],
     'fcos': ['bbox_head.cls_convs.0', 'bbox_head.reg_convs.0'],
     'reppoints': ['bbox_head.cls_convs.0', 'bbox_head.reg_convs.0'],
-    'solo': ['mask_head.mask_convs.0', 'mask_head.cls_convs.0'],
-    'solov2': ['mask_head.kernel_convs.0', 'mask_head.cls_convs.0'],
     'sipmask': ['bbox_head.cls_convs.0', 'bbox_head.reg_convs.0'],
     'sipmask_vis': ['detector.bbox_head.cls_convs.0', 'detector.bbox_head.reg_convs.0'],
-    'blendmask': ['bbox_head.cls_convs.0', 'bbox_head.reg_convs.0', 'mask_head.basis_convs.0'],
-    'meinst': ['bbox_head.cls_convs.0', 'bbox_head.reg_convs.0', 'bbox_head.mask_convs.0'],
-    # The paper's instance segmentation rows refine the mask head (Sec. 3.1).
+    # The paper's instance segmentation rows refine the mask branch (Sec. 3.2).
+    'solo': ['mask_head.mask_convs.0'],
+    'solov2': ['mask_head.kernel_convs.0'],
+    'blendmask': ['mask_head.basis_convs.0'],
+    'meinst': ['bbox_head.mask_convs.0'],
     'condinst': ['mask_head.mask_feature_head.conv_branch.0'],
     'boxinst': ['mask_head.mask_feature_head.conv_branch.0'],
 }
