@@ -26,6 +26,12 @@ def _build(side, **track_head):
     cfg = Config.fromfile(CONFIGS[side])
     cfg.model.detector.backbone.init_cfg = None
     cfg.model.track_head.update(track_head)
+    if 'warm_start' in cfg.model:
+        # Random weights do not converge in 15 steps, so a warm-started frame
+        # would refine further than a cold one and move the boxes of a static
+        # scene; the tracking is under test here, the warm start in
+        # test_video_warm_start.py.
+        cfg.model.warm_start.enabled = False
     torch.manual_seed(0)
     model = MODELS.build(cfg.model)
     model.init_weights()
