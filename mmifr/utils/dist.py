@@ -139,4 +139,8 @@ def teardown_distributed() -> None:
     succeeded; it is a no-op for single-process runs.
     """
     if torch_dist.is_available() and torch_dist.is_initialized():
+        # Every rank gets here before any tears its group down: a rank that
+        # left while a peer was still finishing (rank 0 writes the results)
+        # has aborted at exit the same way.
+        torch_dist.barrier()
         torch_dist.destroy_process_group()
