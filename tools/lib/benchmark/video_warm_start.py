@@ -93,8 +93,8 @@ def run_warm_start(config: str, checkpoint: str, stock_config: str, stock_checkp
     stock, _ = build_detector(stock_config, options, stock_checkpoint)
     refiners = list(find_refiners(model).values())
     model_cfg = dict(model.warm_start_cfg or {})
-    settings = warm_start_settings(budgets, match_thr)
-    names = [name for name, _ in settings] + ['stock']
+    settings = dict(warm_start_settings(budgets, match_thr))
+    names = list(settings) + ['stock']
     loader = build_loader(cfg, num_videos)
     metainfo = loader.dataset.metainfo if hasattr(loader.dataset, 'metainfo') else (
         loader.dataset.dataset.metainfo)
@@ -109,7 +109,7 @@ def run_warm_start(config: str, checkpoint: str, stock_config: str, stock_checkp
                 if name == 'stock':
                     out, seconds, frames = _run_clip(stock, batch)
                 else:
-                    model.set_warm_start(dict(settings)[name])
+                    model.set_warm_start(settings[name])
                     for r in refiners:
                         r.pop_stats()
                     out, seconds, frames = _run_clip(model, batch)
@@ -127,7 +127,7 @@ def run_warm_start(config: str, checkpoint: str, stock_config: str, stock_checkp
             rec = record[name]
             steps = torch.cat(rec['steps']).float() if rec['steps'] else None
             results[name] = dict(
-                warm_start=dict(settings).get(name),
+                warm_start=settings.get(name),
                 frames=rec['frames'],
                 ms_per_frame=1000 * rec['seconds'] / rec['frames'],
                 vis_ap={k: 100 * metrics[v] for k, v in VIS_KEYS.items()},
