@@ -52,6 +52,14 @@ class DoubleResidualBlock(BaseModule):
             below 1 start the fixed point better conditioned and more local,
             but with a weaker refinement (0.5 trained worse on the demo:
             row 10 of docs/ifr_vs_stock_head.md). Default: 1.
+        out_gain_init (float): initial gain (GroupNorm weight) of ``norm3``,
+            the norm that ends the block: the scale, per group, of the
+            refined feature the head's next layer reads (1 is the paper's).
+            A stock tower of ConvModules ends in a ReLU after its norm, rms
+            ~0.7 (``sqrt(1/2)``) where the block's output has rms 1; the
+            same value reproduces the tower's scale (and the gradient it
+            passes back). Not used by ``form='literal'`` (no ``norm3``).
+            Default: 1.
         init_cfg (dict, optional): mmengine init config.
     """
 
@@ -63,6 +71,7 @@ class DoubleResidualBlock(BaseModule):
                  weight_norm: bool = True,
                  conv_init: str = 'kaiming',
                  branch_gain_init: float = 1.0,
+                 out_gain_init: float = 1.0,
                  init_cfg: OptMultiConfig = None) -> None:
         super().__init__(init_cfg=init_cfg)
         if form not in FORMS:
@@ -70,10 +79,13 @@ class DoubleResidualBlock(BaseModule):
         if conv_init not in CONV_INITS:
             raise ValueError(
                 f'conv_init={conv_init!r} is not supported; allowed values: {list(CONV_INITS)}')
-        if (isinstance(branch_gain_init, bool) or not isinstance(branch_gain_init, (int, float))
-                or not branch_gain_init >= 0):
-            raise ValueError(
-                f'branch_gain_init must be a float >= 0, got {branch_gain_init!r}')
+        for name, gain in (('branch_gain_init', branch_gain_init),
+                           ('out_gain_init', out_gain_init)):
+            if isinstance(gain, bool) or not isinstance(gain, (int, float)) or not gain >= 0:
+                raise ValueError(f'{name} must be a float >= 0, got {gain!r}')
+        if form == 'literal' and out_gain_init != 1:
+            raise ValueError(f"out_gain_init={out_gain_init!r} sets norm3, which form='literal' "
+                             'does not have')
         mid_channels = mid_channels or channels
         for name, value in (('channels', channels), ('mid_channels', mid_channels)):
             groups = norm_cfg.get('num_groups', 1)
@@ -85,6 +97,7 @@ class DoubleResidualBlock(BaseModule):
         self.weight_norm = weight_norm
         self.conv_init = conv_init
         self.branch_gain_init = float(branch_gain_init)
+        self.out_gain_init = float(out_gain_init)
         self.conv1 = nn.Conv2d(channels, mid_channels, 3, padding=1, bias=False)
         self.norm1 = build_norm_layer(norm_cfg, mid_channels)[1]
         self.conv2 = nn.Conv2d(mid_channels, channels, 3, padding=1, bias=False)
@@ -100,6 +113,8 @@ class DoubleResidualBlock(BaseModule):
         super().init_weights()
         if self.norm2.weight is not None:
             nn.init.constant_(self.norm2.weight, self.branch_gain_init)
+        if self.norm3 is not None and self.norm3.weight is not None:
+            nn.init.constant_(self.norm3.weight, self.out_gain_init)
         if self.conv_init == 'pytorch':
             # Weight norm was applied to the construction-time draw already.
             return

@@ -7,7 +7,7 @@ from typing import Deque, List, Optional, Tuple
 
 import torch
 import torch.utils.checkpoint as cp
-from mmcv.cnn import ConvModule
+from mmcv.cnn import ConvModule, build_activation_layer
 from mmengine.logging import print_log
 from mmengine.model import BaseModule
 from torch import Tensor, nn
@@ -247,6 +247,14 @@ class IFRRefiner(BaseModule):
             (docs/ifr_at_stock_cost.md). The implicit ``'deq'`` solve stores
             no evaluation and ignores it.
             Default: False.
+        act_cfg (dict, optional): activation applied to the refined feature
+            before the head reads it, as mmcv's ``ConvModule`` ends each conv
+            of the stock tower with one (``dict(type='ReLU')``): the refiner
+            then hands on a non-negative feature like the tower it replaces,
+            where the block's GroupNorm alone gives a signed one. The solve,
+            its statistics and a video warm start see ``H*`` itself; the
+            fixed-point correction's iterates get the same activation.
+            ``None`` (default): ``H*`` as it is (the paper's).
         norm_cfg (dict): norm of the input projection.
         init_cfg (dict, optional): mmengine init config.
     """
@@ -265,6 +273,7 @@ class IFRRefiner(BaseModule):
                  consistency: OptConfigType = None,
                  initializer: OptConfigType = None,
                  with_cp: bool = False,
+                 act_cfg: OptConfigType = None,
                  norm_cfg: ConfigType = dict(type='GN', num_groups=4, requires_grad=True),
                  init_cfg: OptMultiConfig = None) -> None:
         super().__init__(init_cfg=init_cfg)
@@ -303,6 +312,10 @@ class IFRRefiner(BaseModule):
         if not isinstance(with_cp, bool):
             raise ValueError(f'with_cp must be True or False, got {with_cp!r}')
         self.with_cp = with_cp
+        if act_cfg is not None and not isinstance(act_cfg, dict):
+            raise ValueError(f"act_cfg must be an activation config (e.g. dict(type='ReLU')) "
+                             f'or None, got {act_cfg!r}')
+        self.act = build_activation_layer(dict(act_cfg)) if act_cfg is not None else None
         self.fp_correction = _check_fp_correction(fp_correction, budget)
         self.consistency = _check_consistency(consistency, budget)
         self._states: List[Tensor] = []
@@ -431,15 +444,18 @@ class IFRRefiner(BaseModule):
                 matches (the others from the default).
 
         Returns:
-            Tensor: ``(N, channels, H, W)`` the refined feature ``H*``.
+            Tensor: ``(N, channels, H, W)`` the refined feature ``H*``
+            (through ``act_cfg``'s activation, if set).
         """
         if self.inject is not None:
             x = self.inject(x)
         mode = self.effective_mode
         if (h0 is None and self.warm_start is not None and mode == 'deq'
                 and not self.training):
-            return self._refine_warm(x)
-        return self._refine(x, h0)
+            h = self._refine_warm(x)
+        else:
+            h = self._refine(x, h0)
+        return self.act(h) if self.act is not None else h
 
     def _refine(self, x: Tensor, h0: Optional[Tensor]) -> Tensor:
         """:meth:`forward` after the input projection."""
@@ -524,9 +540,12 @@ class IFRRefiner(BaseModule):
 
     def pop_states(self) -> List[Tensor]:
         """Return and clear the iterates ``[h_1, ..., h_K]`` of the latest
-        training forward (``(N, C, H, W)`` each, in the graph; ``h_K`` is the
-        output), kept when ``fp_correction`` is set; ``[]`` otherwise."""
+        training forward (``(N, C, H, W)`` each, in the graph, through
+        ``act_cfg``'s activation as the output is; ``h_K`` is the output),
+        kept when ``fp_correction`` is set; ``[]`` otherwise."""
         states, self._states = self._states, []
+        if self.act is not None:
+            states = [self.act(h) for h in states]
         return states
 
     def _queue_loss(self, name: str, loss: Tensor) -> None:

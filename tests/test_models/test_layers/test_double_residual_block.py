@@ -257,3 +257,25 @@ def test_lower_branch_gain_starts_a_better_conditioned_more_local_fixed_point():
 def test_bad_branch_gain_init_raises(gain):
     with pytest.raises(ValueError, match=r'branch_gain_init must be a float >= 0'):
         DoubleResidualBlock(16, branch_gain_init=gain)
+
+
+@pytest.mark.parametrize('gain', [0.5, 0.7, 1.0])
+def test_out_gain_init_sets_the_scale_of_the_output(gain):
+    """``out_gain_init`` is the start value of ``norm3``'s weight: the output
+    has rms ``gain`` (GroupNorm's output is unit scale per group, bias 0)."""
+    block = _block(16, out_gain_init=gain)
+    assert torch.all(block.norm3.weight == gain)
+    assert torch.all(block.norm1.weight == 1) and torch.all(block.norm2.weight == 1)
+    out = block(torch.randn(2, 16, 9, 9), torch.randn(2, 16, 9, 9))
+    assert out.pow(2).mean().sqrt().item() == pytest.approx(gain, rel=1e-3)
+
+
+@pytest.mark.parametrize('kwargs,message', [
+    (dict(out_gain_init=-0.1), r'out_gain_init must be a float >= 0, got -0.1'),
+    (dict(out_gain_init=True), r'out_gain_init must be a float >= 0, got True'),
+    (dict(out_gain_init=0.5, form='literal'), r"out_gain_init=0.5 sets norm3, which "
+     r"form='literal' does not have"),
+])
+def test_bad_out_gain_init_raises(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        DoubleResidualBlock(16, **kwargs)

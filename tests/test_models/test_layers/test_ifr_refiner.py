@@ -404,3 +404,29 @@ def test_jac_reg_training_makes_the_block_contract():
         refiner.pop_aux_losses()['loss_ifr_jac'].backward()
         optim.step()
     assert measured() < 0.5 * before
+
+
+@pytest.mark.parametrize('mode', ['deq', 'unroll', 'explicit'])
+def test_act_cfg_applies_the_activation_to_the_refined_feature_only(mode):
+    x = _x()
+    plain = _refiner(mode=mode).eval()
+    with_act = _refiner(mode=mode, act_cfg=dict(type='ReLU')).eval()
+    # Same seed, same weights: the activation adds no parameter.
+    with_act.load_state_dict(plain.state_dict())
+    h = plain(x)
+    assert (h < 0).any()  # GroupNorm's output is signed
+    torch.testing.assert_close(with_act(x), torch.relu(h))
+
+
+def test_act_cfg_reaches_the_fp_correction_iterates():
+    refiner = _refiner(budget=3, fp_correction=dict(gamma=0.5), act_cfg=dict(type='ReLU'))
+    out = refiner.train()(_x())
+    states = refiner.pop_states()
+    assert len(states) == 3 and all((s >= 0).all() for s in states)
+    torch.testing.assert_close(states[-1], out)
+
+
+@pytest.mark.parametrize('act_cfg', ['ReLU', dict(type='NoSuchAct')])
+def test_invalid_act_cfg_raises(act_cfg):
+    with pytest.raises((ValueError, KeyError), match='act_cfg|NoSuchAct'):
+        IFRRefiner(in_channels=C, channels=C, act_cfg=act_cfg)
