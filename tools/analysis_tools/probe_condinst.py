@@ -33,11 +33,12 @@ from mmengine.runner import set_random_seed
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 from tools.lib.models import build_detector, build_loader, config_dataset  # noqa: E402
+from tools.lib.progress import quiet_mmengine  # noqa: E402
 
 DETECTION_LOSSES = ('loss_cls', 'loss_bbox', 'loss_centerness')
 
 
-def parse_args():
+def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('config')
     parser.add_argument('checkpoint', nargs='?', help='weights (default: the initial ones)')
@@ -48,7 +49,7 @@ def parse_args():
     parser.add_argument('--out', help='JSON file for the results')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction, default={},
                         help='overrides of the config, as tools/train.py takes them')
-    return parser.parse_args()
+    return parser.parse_args(argv)
 
 
 def _stats(t: torch.Tensor) -> Dict[str, float]:
@@ -97,8 +98,9 @@ def probe_batch(model, batch: dict) -> Dict[str, float]:
     return out
 
 
-def main():
-    args = parse_args()
+def main(argv=None) -> dict:
+    args = parse_args(argv)
+    quiet_mmengine()
     set_random_seed(args.seed)
     model, cfg = build_detector(args.config, args.cfg_options, checkpoint=args.checkpoint)
     model.train()
@@ -108,12 +110,13 @@ def main():
     summary = {key: sum(r[key] for r in rows) / len(rows) for key in rows[0]}
     for key, value in summary.items():
         print(f'{key:28s} {value:.4g}')
+    result = dict(config=args.config, checkpoint=args.checkpoint, cfg_options=args.cfg_options,
+                  mean=summary, batches=rows)
     if args.out:
         os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
         with open(args.out, 'w') as f:
-            json.dump(dict(config=args.config, checkpoint=args.checkpoint,
-                           cfg_options=args.cfg_options, mean=summary,
-                           batches=rows), f, indent=1)
+            json.dump(result, f, indent=1)
+    return result
 
 
 if __name__ == '__main__':
