@@ -36,9 +36,17 @@ def test_pair_differs_only_in_the_mask_head_and_ifr_runtime(pair):
     assert base == ifr
 
 
+def _condinst(schedule, side):
+    return Config.fromfile(osp.join(DEMO_DIR, f'condinst_mbv2_fpn_shapes{schedule}_{side}.py'))
+
+
 @pytest.mark.parametrize('side', ['baseline', 'ifr'])
-def test_2x_demo_differs_only_in_the_schedule_length(side):
-    one, two = _demo('shapes', side).to_dict(), _demo('shapes-2x', side).to_dict()
+@pytest.mark.parametrize('pair', ['mask-rcnn', 'condinst'])
+def test_2x_demo_differs_only_in_the_schedule_length(pair, side):
+    if pair == 'mask-rcnn':
+        one, two = _demo('shapes', side).to_dict(), _demo('shapes-2x', side).to_dict()
+    else:
+        one, two = _condinst('', side).to_dict(), _condinst('-2x', side).to_dict()
     assert (one['max_iters'], two['max_iters']) == (450, 900)
     assert two['train_cfg'] == dict(one['train_cfg'], max_iters=900, val_interval=900)
     assert two['param_scheduler'][1]['milestones'] == [720]
@@ -466,6 +474,8 @@ def test_every_demo_config_is_covered():
                                  for s in ('baseline', 'ifr')} | {
                                      f'{m}_mbv2_fpn_shapes-3x_{s}.py'
                                      for m in ('meinst', 'retinanet')
+                                     for s in ('baseline', 'ifr')} | {
+                                     f'condinst_mbv2_fpn_shapes-2x_{s}.py'
                                      for s in ('baseline', 'ifr')} | {
                                      f'{m}_mbv2_fpn_shapes-video_{s}.py'
                                      for m in ('masktrack-rcnn', 'sipmask-vis')
