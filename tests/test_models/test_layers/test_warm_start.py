@@ -258,3 +258,21 @@ def test_warm_start_is_for_inference_only():
         memory.new_frame(['v'], [t])
         with memory.attached([refiner]):
             refiner(x)
+
+
+def test_with_an_activation_the_memory_keeps_the_equilibrium_itself():
+    """``act_cfg`` acts on what the head reads; the next frame must start from
+    ``H*`` (signed), not from its activation, or the warm start would start
+    off the fixed point."""
+    refiner = _refiner(act_cfg=dict(type='ReLU'))
+    x0 = _x()
+    memory = WarmStartMemory()
+    (out, ), _ = _frames(refiner, memory, [x0])
+    refiner.act = None
+    h_star = _cold(refiner, x0)
+    assert (h_star < 0).any()
+    torch.testing.assert_close(out, torch.relu(h_star))
+    assert memory.new_frame([7], [1])
+    guess, matched = memory.initial_guess(refiner, x0)
+    assert matched.all()
+    torch.testing.assert_close(guess, h_star)
