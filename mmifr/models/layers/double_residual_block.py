@@ -58,8 +58,9 @@ class DoubleResidualBlock(BaseModule):
             A stock tower of ConvModules ends in a ReLU after its norm, rms
             ~0.7 (``sqrt(1/2)``) where the block's output has rms 1; the
             same value reproduces the tower's scale (and the gradient it
-            passes back). Not used by ``form='literal'`` (no ``norm3``).
-            Default: 1.
+            passes back); it did not help CondInst on the demo
+            (docs/condinst_ifr_vs_stock.md). Not used by ``form='literal'``
+            (no ``norm3``). Default: 1.
         init_cfg (dict, optional): mmengine init config.
     """
 

@@ -253,8 +253,10 @@ class IFRRefiner(BaseModule):
             then hands on a non-negative feature like the tower it replaces,
             where the block's GroupNorm alone gives a signed one. The solve,
             its statistics and a video warm start see ``H*`` itself; the
-            fixed-point correction's iterates get the same activation.
-            ``None`` (default): ``H*`` as it is (the paper's).
+            fixed-point correction's iterates get the same activation. A
+            ReLU did not help CondInst on the demo
+            (docs/condinst_ifr_vs_stock.md). ``None`` (default): ``H*`` as it
+            is (the paper's).
         norm_cfg (dict): norm of the input projection.
         init_cfg (dict, optional): mmengine init config.
     """
