@@ -18,7 +18,8 @@ Without a checkpoint the model's initial weights are probed. Example
 
     python tools/analysis_tools/probe_condinst.py \\
         configs/ifr/demo/condinst_mbv2_fpn_shapes_ifr.py \\
-        work_dirs/condinst35/ifr_s0/iter_450.pth --out work_dirs/probe/condinst_ifr_s0.json
+        work_dirs/seed_study_condinst/condinst_mbv2_shapes/ifr/seed0/iter_450.pth \\
+        --out work_dirs/probe/condinst_ifr_s0.json
 """
 import argparse
 import json
