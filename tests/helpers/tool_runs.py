@@ -1,7 +1,10 @@
-"""Running the ``tools/`` entry points from the tests, in subprocesses."""
+"""Running the ``tools/`` entry points from the tests: in subprocesses, or
+imported by path."""
+import importlib.util
 import os
 import os.path as osp
 import subprocess
+from types import ModuleType
 from typing import Dict, List, Optional, Sequence
 
 import pytest
@@ -67,3 +70,20 @@ def run_tool(args: List[str],
     if proc.returncode != 0:
         pytest.fail(f'{" ".join(proc.args)} exited with {proc.returncode}:\n{proc.stdout[-6000:]}')
     return proc
+
+
+def load_tool(path: str) -> ModuleType:
+    """Import a ``tools/`` script as a module (``tools/`` is not a package).
+
+    Args:
+        path (str): The script, relative to the checkout, e.g.
+            ``'tools/analysis_tools/probe_condinst.py'``.
+
+    Returns:
+        ModuleType: The executed module, named after the file.
+    """
+    name = osp.splitext(osp.basename(path))[0]
+    spec = importlib.util.spec_from_file_location(name, osp.join(REPO_ROOT, path))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

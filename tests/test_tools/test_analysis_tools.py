@@ -10,7 +10,6 @@ command lines run end to end on a tiny Mask R-CNN (ResNet-18, 32 channels)
 with checkpoints written here (random weights: the tools' outputs, not the
 model's quality, are under test).
 """
-import importlib.util
 import json
 import math
 import os.path as osp
@@ -21,19 +20,13 @@ import torch
 from torch import nn
 
 from mmifr.ops.solvers import SOLVERS
+from tool_runs import load_tool
 from tools.lib import models, progress, roi_features
 from tools.lib.benchmark.ifr_cost_head import RESULT_PREFIX, forward_args
 
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-
 
 def _load_tool(name):
-    # The scripts are not modules of a package: import them by path.
-    path = osp.join(REPO, 'tools', 'analysis_tools', f'{name}.py')
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool(f'tools/analysis_tools/{name}.py')
 
 
 convergence = _load_tool('analyze_convergence')

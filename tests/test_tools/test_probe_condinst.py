@@ -1,7 +1,6 @@
 """Tests of ``tools/analysis_tools/probe_condinst.py``: the statistics of a
 CondInst's mask branch and the split of the gradient on the shared features,
 on the demo configs with random weights and a hand-made batch."""
-import importlib.util
 import os.path as osp
 
 import numpy as np
@@ -11,21 +10,13 @@ from mmengine.structures import InstanceData
 
 from mmdet.structures import DetDataSample
 from mmdet.structures.mask import BitmapMasks
+from tool_runs import REPO_ROOT, load_tool
 from tools.lib.models import NO_PRETRAINED_BACKBONE, build_detector
 
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-CONFIG = osp.join(REPO, 'configs', 'ifr', 'demo', 'condinst_mbv2_fpn_shapes_{}.py')
+CONFIG = osp.join(REPO_ROOT, 'configs', 'ifr', 'demo', 'condinst_mbv2_fpn_shapes_{}.py')
 
 
-def _load_tool():
-    path = osp.join(REPO, 'tools', 'analysis_tools', 'probe_condinst.py')
-    spec = importlib.util.spec_from_file_location('probe_condinst', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-probe = _load_tool()
+probe = load_tool('tools/analysis_tools/probe_condinst.py')
 
 
 def _batch(size=128):
