@@ -52,6 +52,10 @@ def test_2x_demo_differs_only_in_the_schedule_length(pair, side):
     assert two['param_scheduler'][1]['milestones'] == [720]
     assert two['default_hooks']['checkpoint'].pop('interval') == 900
     one['default_hooks']['checkpoint'].pop('interval')
+    if pair == 'mask-rcnn':
+        # The 2x Mask R-CNN pairs start their shared parts from the same
+        # weights (docs/ifr_default_at_2x.md).
+        assert two['default_hooks'].pop('paired_init') == dict(type='PairedInitHook')
     for key in ('max_iters', 'train_cfg', 'param_scheduler'):
         one.pop(key), two.pop(key)
     assert one == two
@@ -281,6 +285,7 @@ def _variant_ifr_cfg(cand, reference):
     ('shapes', 'ifr-budget', BUDGET_IFR_CFG),
     ('shapes-2x', 'ifr-budget', BUDGET_IFR_CFG),
     ('shapes', 'ifr-budget-only', dict(budget=2)),
+    ('shapes-2x', 'ifr-budget-only', dict(budget=2)),
     ('shapes', 'ifr-budget-init', dict(budget=2, initializer=dict())),
     ('shapes', 'ifr-budget-init-consistency',
      dict(budget=2, initializer=dict(), consistency=dict(weight=1.0))),
@@ -469,7 +474,8 @@ def test_every_demo_config_is_covered():
                      for s in ('baseline', 'ifr')} | {
                          f'mask-rcnn_mbv2_fpn_shapes_ifr-{v}.py' for v in variants} | {
                              'mask-rcnn_mbv2_fpn_shapes_shared-convs.py',
-                             'mask-rcnn_mbv2_fpn_shapes-2x_ifr-budget.py'} | {
+                             'mask-rcnn_mbv2_fpn_shapes-2x_ifr-budget.py',
+                             'mask-rcnn_mbv2_fpn_shapes-2x_ifr-budget-only.py'} | {
                                  f'{m}_mbv2_fpn_shapes_{s}.py' for m in frameworks
                                  for s in ('baseline', 'ifr')} | {
                                      f'{m}_mbv2_fpn_shapes-3x_{s}.py'
