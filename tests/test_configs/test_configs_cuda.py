@@ -9,7 +9,6 @@ downloaded: the backbones start from random weights (no ``init_cfg``), the data 
 ``tools/dataset_converters/make_shapes_dataset.py``. The demo also trains in fp16 with
 ``DeviceAmpOptimWrapper``.
 """
-import importlib.util
 import math
 import os.path as osp
 
@@ -18,6 +17,7 @@ import pytest
 import torch
 from mmengine.config import Config
 from mmengine.runner import Runner
+from tool_runs import load_tool
 
 from mmifr.engine.hooks import find_refiners
 
@@ -31,18 +31,10 @@ R50 = 'configs/ifr/mask_rcnn_r50_ifr_1x.py'
 DETS = 50
 
 
-def _shapes_tool():
-    path = osp.join(REPO_ROOT, 'tools', 'dataset_converters', 'make_shapes_dataset.py')
-    spec = importlib.util.spec_from_file_location('make_shapes_dataset', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope='module')
 def shapes(tmp_path_factory):
     """4 training and 2 validation images of the demo's shapes data (320x320)."""
-    tool = _shapes_tool()
+    tool = load_tool('tools/dataset_converters/make_shapes_dataset.py')
     root = str(tmp_path_factory.mktemp('shapes'))
     tool.main(['--out', root, '--num-train', '4', '--num-val', '2', '--seed', '0'])
     return dict(root=root, classes=tool.CLASSES)

@@ -1,6 +1,5 @@
 """``tools/benchmark_model_zoo.py``: rows, table, and a 2-iteration end-to-end run."""
 import glob
-import importlib.util
 import json
 import os
 import os.path as osp
@@ -10,20 +9,13 @@ import pytest
 import torch
 import yaml
 from mmengine.config import Config
+from tool_runs import load_tool
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 DEMO = 'configs/ifr/demo/mask-rcnn_mbv2_fpn_shapes_{}.py'
 
 
-def _load_tool():
-    spec = importlib.util.spec_from_file_location(
-        'benchmark_model_zoo', osp.join(REPO_ROOT, 'tools', 'benchmark_model_zoo.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-tool = _load_tool()
+tool = load_tool('tools/benchmark_model_zoo.py')
 
 
 def _args(**kwargs):

@@ -1,13 +1,13 @@
 """``tools/analysis_tools/benchmark_video_warm_start.py`` end to end on one tiny
 generated clip, with random-weight checkpoints of the video demo pair written
 here (the report's form and bookkeeping are under test, not the model)."""
-import importlib.util
 import json
 import os.path as osp
 
 import pytest
 import torch
 
+from tool_runs import load_tool
 from tools.lib.models import build_detector
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -16,23 +16,14 @@ CONFIGS = {side: osp.join(DEMO, f'masktrack-rcnn_mbv2_fpn_shapes-video_{side}.py
            for side in ('baseline', 'ifr')}
 FRAMES = 3
 
-
-def _load(folder, name):
-    path = osp.join(REPO, 'tools', folder, f'{name}.py')
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-tool = _load('analysis_tools', 'benchmark_video_warm_start')
+tool = load_tool('tools/analysis_tools/benchmark_video_warm_start.py')
 
 
 @pytest.fixture(scope='module')
 def pair(tmp_path_factory):
     root = tmp_path_factory.mktemp('warm_start')
     data = str(root / 'shapes_video')
-    _load('dataset_converters', 'make_shapes_video_dataset').main(
+    load_tool('tools/dataset_converters/make_shapes_video_dataset.py').main(
         ['--out', data, '--num-train', '1', '--num-val', '1', '--frames', str(FRAMES),
          '--size', '96'])
     options = {

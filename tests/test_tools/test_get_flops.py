@@ -1,19 +1,16 @@
 """``tools/analysis_tools/get_flops.py``: FLOPs of the refiners per solver step."""
-import importlib.util
 import os.path as osp
 import subprocess
 import sys
 
 import pytest
+from tool_runs import load_tool
 from torch import nn
 
 from mmifr.models.layers import IFRRefiner
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-spec = importlib.util.spec_from_file_location(
-    'get_flops', osp.join(REPO_ROOT, 'tools', 'analysis_tools', 'get_flops.py'))
-tool = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(tool)
+tool = load_tool('tools/analysis_tools/get_flops.py')
 
 
 class _Head(nn.Module):

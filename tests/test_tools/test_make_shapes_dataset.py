@@ -1,5 +1,4 @@
 """Tests of tools/dataset_converters/make_shapes_dataset.py."""
-import importlib.util
 import json
 import os.path as osp
 
@@ -7,20 +6,12 @@ import cv2
 import numpy as np
 import pycocotools.mask as mask_utils
 import pytest
+from tool_runs import load_tool
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 
-def _load_tool():
-    # tools/ is not a package: import the script by path.
-    path = osp.join(REPO, 'tools', 'dataset_converters', 'make_shapes_dataset.py')
-    spec = importlib.util.spec_from_file_location('make_shapes_dataset', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-shapes = _load_tool()
+shapes = load_tool('tools/dataset_converters/make_shapes_dataset.py')
 SIZE = (96, 80)  # (W, H): non-square, to catch x/y mix-ups
 
 

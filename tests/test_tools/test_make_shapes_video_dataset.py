@@ -1,24 +1,16 @@
 """Tests of tools/dataset_converters/make_shapes_video_dataset.py."""
-import importlib.util
 import json
 import os.path as osp
 
 import numpy as np
 import pycocotools.mask as mask_utils
 import pytest
+from tool_runs import load_tool
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 
-def _load_tool():
-    path = osp.join(REPO, 'tools', 'dataset_converters', 'make_shapes_video_dataset.py')
-    spec = importlib.util.spec_from_file_location('make_shapes_video_dataset', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-video = _load_tool()
+video = load_tool('tools/dataset_converters/make_shapes_video_dataset.py')
 SIZE, FRAMES = (112, 96), 8  # (W, H): non-square, to catch x/y mix-ups
 
 

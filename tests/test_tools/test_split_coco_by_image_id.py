@@ -1,15 +1,8 @@
 """``tools/dataset_converters/split_coco_by_image_id.py``: a deterministic split by image id."""
-import importlib.util
-import os.path as osp
-
 import pytest
+from tool_runs import load_tool
 
-REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-spec = importlib.util.spec_from_file_location(
-    'split_coco_by_image_id',
-    osp.join(REPO_ROOT, 'tools', 'dataset_converters', 'split_coco_by_image_id.py'))
-tool = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(tool)
+tool = load_tool('tools/dataset_converters/split_coco_by_image_id.py')
 
 
 def _coco(ids):

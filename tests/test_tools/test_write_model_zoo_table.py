@@ -1,12 +1,12 @@
 """``tools/write_model_zoo_table.py`` and :mod:`tools.lib.model_zoo_table`: the demo
 model-zoo table, generated from the seed studies' result files."""
 import copy
-import importlib.util
 import json
 import os.path as osp
 
 import pytest
 import yaml
+from tool_runs import load_tool
 
 from tools.lib import model_zoo_table as zoo
 
@@ -19,11 +19,7 @@ ROW_KEYS = {'framework', 'metric', 'schedule', 'ifr_towers', 'seeds', 'stock', '
 
 
 def _tool():
-    path = osp.join(REPO, 'tools', 'write_model_zoo_table.py')
-    spec = importlib.util.spec_from_file_location('write_model_zoo_table', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool('tools/write_model_zoo_table.py')
 
 
 def test_the_committed_table_json_and_readme_agree_with_the_result_files():
