@@ -6,6 +6,7 @@ import pytest
 from mmengine.config import Config
 
 from mmdet.registry import MODELS
+from mmifr.engine.hooks import find_refiners
 from mmifr.models.roi_heads.mask_heads.ifr_conv_fc_mask_head import BUDGET_IFR_CFG
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -379,6 +380,19 @@ def test_budget_deq_end_demo_differs_only_in_the_warmup_and_the_test_solve():
     assert cand == ifr
 
 
+def test_released_shared_block_demo_unrolls_the_ifr_block_throughout():
+    """Table 1's 4* as the released code has it: the IFR model with 4
+    weight-shared block applications and no DEQ phase."""
+    ifr, cand = _demo('shapes', 'ifr').to_dict(), _demo('shapes', 'ifr-unroll').to_dict()
+    assert _variant_ifr_cfg(cand, ifr) == dict(mode='unroll')
+    assert [h['type'] for h in cand.pop('custom_hooks')] == ['IFRSolverStatsHook']
+    ifr.pop('custom_hooks')
+    assert cand == ifr
+    head = MODELS.build(_demo('shapes', 'ifr-unroll').model.roi_head.mask_head)
+    (refiner, ) = find_refiners(head).values()
+    assert (refiner.mode, refiner.num_steps, refiner.effective_mode) == ('unroll', 4, 'unroll')
+
+
 def test_shared_convs_demo_differs_from_the_baseline_only_in_the_head_type():
     base = _demo('shapes', 'baseline').to_dict()
     shared = _demo('shapes', 'shared-convs').to_dict()
@@ -469,7 +483,7 @@ def test_every_demo_config_is_covered():
     frameworks = ('bmask-rcnn', 'meinst', 'blendmask') + tuple(FRAMEWORK_PAIRS)
     variants = ('budget', 'budget-only', 'budget-init', 'budget-init-consistency',
                 'budget-deq-end', 'jacreg', 'jacreg-dose', 'jfb',
-                'phantom', 'torchinit', 'deq-from-start', 'late-switch', 'branch-gain')
+                'phantom', 'torchinit', 'deq-from-start', 'late-switch', 'branch-gain', 'unroll')
     assert names == {f'mask-rcnn_mbv2_fpn_{p}_{s}.py' for p in PAIRS
                      for s in ('baseline', 'ifr')} | {
                          f'mask-rcnn_mbv2_fpn_shapes_ifr-{v}.py' for v in variants} | {
