@@ -47,8 +47,9 @@ def aggregate(runs: List[dict]) -> List[dict]:
     """Per row: mean +- std of each metric per head, and IFR - stock.
 
     The difference is taken per seed over the seeds that both heads ran
-    (paired: a seed fixes the data order and the shared initial weights), and
-    its mean +- std is reported with the number of pairs.
+    (paired: a seed fixes the data order, and with ``PairedInitHook`` in the
+    configs also the initial weights of the parts both models share), and its
+    mean +- std is reported with the number of pairs.
 
     Returns:
         list[dict]: one entry per row in order of first appearance:
