@@ -7,11 +7,12 @@ and optionally ``label``, the name its head is shown by (a row that pairs two
 stock heads, e.g. 4 convs against 4 weight-shared ones, is not "stock vs IFR").
 :func:`aggregate` turns a list of runs into per-(row, head) mean and sample
 std, and the difference of means IFR - baseline over the seeds both heads
-share; :func:`seed_study_markdown` renders both as tables.
+share; :func:`paired_difference` compares any two models by seed (two IFR
+recipes of one stock model); :func:`seed_study_markdown` renders tables.
 """
 import math
 from collections import OrderedDict
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 METRICS = ('segm_AP', 'bbox_AP')
 HEADS = ('baseline', 'ifr')
@@ -117,3 +118,29 @@ def seed_study_markdown(runs: List[dict], title: str) -> str:
         lines.append(f"| | {labels['ifr']} - {labels['baseline']} (paired by seed) | " +
                      ' | '.join(_pm(entry['delta'][m], signed=True) for m in METRICS) + ' |')
     return '\n'.join(lines) + '\n'
+
+
+def paired_difference(runs: List[dict], model: Tuple[str, str], reference: Tuple[str, str],
+                      metric: str = 'segm_AP') -> dict:
+    """``metric`` of one model minus another's, paired by seed.
+
+    Models are named by ``(row, head)``, so two IFR recipes of different rows
+    that share a stock side compare as directly as a row's two heads. Seeds
+    that either model lacks, or that lack the metric, are left out.
+
+    Returns:
+        dict: ``per_seed`` (seed -> difference, ascending seeds) and the
+        :func:`mean_std` of the differences.
+    """
+    by_model = {}
+    for run in runs:
+        check_run(run)
+        by_model.setdefault((run['row'], run['head']), {})[run['seed']] = run[metric]
+    for name in (model, reference):
+        if name not in by_model:
+            raise ValueError(f'no run of row {name[0]!r}, head {name[1]!r}; the runs have '
+                             f'{sorted(by_model)}')
+    a, b = by_model[model], by_model[reference]
+    per_seed = {s: a[s] - b[s] for s in sorted(set(a) & set(b))
+                if a[s] is not None and b[s] is not None}
+    return dict(per_seed=per_seed, **mean_std(list(per_seed.values())))

@@ -3,7 +3,7 @@ import math
 
 import pytest
 
-from tools.lib.seed_study import aggregate, mean_std, seed_study_markdown
+from tools.lib.seed_study import aggregate, mean_std, paired_difference, seed_study_markdown
 
 
 def _run(head, seed, segm, bbox, row='pair'):
@@ -65,3 +65,20 @@ def test_markdown_names_each_head_by_its_label_within_its_row():
     # Rows without labels keep stock / IFR.
     assert '| pair | IFR | 0 | 450 | 29.0 | 41.0 |' in table
     assert '| | IFR - stock (paired by seed) | -1.0 +- 0.0 (n=1) | +1.0 +- 0.0 (n=1) |' in table
+
+
+def test_paired_difference_compares_models_of_two_rows_by_seed():
+    runs = [
+        _run('ifr', 0, 30.0, 40.0, row='default'), _run('ifr', 1, 32.0, 41.0, row='default'),
+        _run('ifr', 2, 31.0, 41.0, row='default'),
+        _run('ifr', 0, 29.0, 40.0, row='budget'), _run('ifr', 1, 33.0, None, row='budget'),
+        _run('baseline', 0, 1.0, 1.0, row='budget'),
+    ]
+    diff = paired_difference(runs, ('budget', 'ifr'), ('default', 'ifr'))
+    # Seed 2 has no budget run; the stock run of the budget row is not a recipe.
+    assert diff['per_seed'] == {0: -1.0, 1: 1.0}
+    assert diff['mean'] == pytest.approx(0.0) and diff['n'] == 2
+    box = paired_difference(runs, ('budget', 'ifr'), ('default', 'ifr'), 'bbox_AP')
+    assert box['per_seed'] == {0: 0.0}  # seed 1 lacks the metric
+    with pytest.raises(ValueError, match="'missing'"):
+        paired_difference(runs, ('missing', 'ifr'), ('default', 'ifr'))
