@@ -1,4 +1,5 @@
-"""Tests of tools/dataset_converters/make_shapes_dataset.py."""
+"""``tools/dataset_converters/make_shapes_dataset.py`` and the generator it
+writes with (``tools.lib.shapes_data``)."""
 import json
 import os.path as osp
 
@@ -8,10 +9,9 @@ import pycocotools.mask as mask_utils
 import pytest
 from tool_runs import load_tool
 
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+from tools.lib import shapes_data as shapes
 
-
-shapes = load_tool('tools/dataset_converters/make_shapes_dataset.py')
+tool = load_tool('tools/dataset_converters/make_shapes_dataset.py')
 SIZE = (96, 80)  # (W, H): non-square, to catch x/y mix-ups
 
 
@@ -19,8 +19,8 @@ SIZE = (96, 80)  # (W, H): non-square, to catch x/y mix-ups
 def dataset(tmp_path_factory):
     """Two splits of 4 images each, written once through the CLI."""
     root = str(tmp_path_factory.mktemp('shapes') / 'seed0')
-    shapes.main(['--out', root, '--num-train', '4', '--num-val', '4', '--size', '96x80',
-                 '--seed', '0', '--ext', 'png'])
+    tool.main(['--out', root, '--num-train', '4', '--num-val', '4', '--size', '96x80',
+               '--seed', '0', '--ext', 'png'])
     return root
 
 
@@ -102,7 +102,7 @@ def test_visible_masks_and_occlusion():
 def test_later_shapes_occlude_earlier():
     """A ring painted over a disk hides the disk except through its hole."""
     h = w = 64
-    ring, _ = shapes._unit_shape(np.random.default_rng(0), shapes.CLASSES.index('ring'))
+    ring, _ = shapes.unit_shape(np.random.default_rng(0), shapes.CLASSES.index('ring'))
     t = np.linspace(0, 2 * np.pi, 64, endpoint=False)
     disk = shapes.render_shape([np.stack([np.cos(t), np.sin(t)], 1)], (32, 32), 20, h, w)
     ring = shapes.render_shape(ring, (32, 32), 22, h, w)

@@ -2,7 +2,7 @@
 """Generate the built-in *shapes video* dataset (YouTube-VIS 2019 format).
 
 Short clips of the shapes dataset's objects (same classes, outlines and
-textures, ``make_shapes_dataset.py``) moving, rotating and scaling over a
+textures, :mod:`tools.lib.shapes_data`) moving, rotating and scaling over a
 textured background, so that video instance segmentation can be trained and
 scored end to end on a CPU:
 
@@ -40,10 +40,10 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import cv2
 import numpy as np
 
-sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
-from make_shapes_dataset import (CLASSES, SPLIT_IDS, _rot, _unit_shape,  # noqa: E402
-                                 encode_mask, parse_size, random_texture, render_shape,
-                                 sample_target_area, visible_masks)
+sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
+from tools.lib.shapes_data import (CLASSES, SPLIT_IDS, encode_mask, parse_size,  # noqa: E402
+                                   random_texture, render_shape, rotate, sample_target_area,
+                                   unit_shape, visible_masks)
 
 #: Half-size of an object's texture patch in unit-shape coordinates.
 _PATCH_EXTENT = 1.25
@@ -52,7 +52,7 @@ _PATCH_EXTENT = 1.25
 def _track(rng: np.random.Generator, label: int, num_frames: int, height: int,
            width: int) -> Dict:
     """Sample one object's shape, texture, motion and lifetime."""
-    rings, unit_area = _unit_shape(rng, label)
+    rings, unit_area = unit_shape(rng, label)
     scale0 = np.sqrt(sample_target_area(rng, height, width) / unit_area)
     start, end = 0, num_frames
     event = rng.choice(['none', 'enter', 'leave'], p=[0.4, 0.3, 0.3])
@@ -83,12 +83,12 @@ def _pose(track: Dict, t: int) -> Tuple[Tuple[float, float], float, float]:
 def _render(track: Dict, t: int, height: int, width: int) -> Tuple[np.ndarray, np.ndarray]:
     """The object's full mask at frame ``t`` and its texture warped there."""
     center, angle, scale = _pose(track, t)
-    rings = [_rot(r, angle) for r in track['rings']]
+    rings = [rotate(r, angle) for r in track['rings']]
     mask = render_shape(rings, center, scale, height, width)
     # Patch pixel p -> unit coords u = (p - c) * k -> image R(angle) * scale * u + center.
     size = track['patch'].shape[0]
     k = 2 * _PATCH_EXTENT / size
-    rot = _rot(np.eye(2), angle).T * scale * k
+    rot = rotate(np.eye(2), angle).T * scale * k
     offset = np.asarray(center) - rot @ np.array([size / 2, size / 2])
     texture = cv2.warpAffine(track['patch'], np.hstack([rot, offset[:, None]]), (width, height),
                              flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)

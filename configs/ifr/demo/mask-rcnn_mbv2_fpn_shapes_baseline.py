@@ -21,8 +21,8 @@ custom_imports = dict(imports=['mmifr'], allow_failed_imports=False)
 
 # ---------------------------------------------------------------- data
 data_root = 'data/shapes/'
-# Must match tools/dataset_converters/make_shapes_dataset.py (CLASSES,
-# PALETTE and --size).
+# Must match the generator (tools/lib/shapes_data.py: CLASSES, PALETTE) and
+# make_shapes_dataset.py's --size.
 classes = ('ellipse', 'triangle', 'star', 'ring')
 palette = [(220, 20, 60), (0, 130, 255), (255, 190, 0), (60, 200, 60)]
 metainfo = dict(classes=classes, palette=palette)

@@ -27,6 +27,7 @@ from ..memory import MIB, cuda_peak_during
 from ..models import (NO_PRETRAINED_BACKBONE, build_detector, build_loader, config_dataset,
                       fruits_dataset, resolve_path, shapes_dataset)
 from ..progress import log
+from ..shapes_data import CLASSES, make_dataset
 from .solves import solver_steps
 from .timing import MaskHeadTimer, median_time
 
@@ -52,10 +53,9 @@ SHAPES_SIZE = (1333, 800)
 def generated_shapes(args: Namespace) -> Tuple[str, Tuple[str, ...]]:
     """``--e2e-data shapes``: the generated dataset's folder and class names.
 
-    Made once per run (in ``--shapes-root``, or a temporary folder) with
-    ``tools/dataset_converters/make_shapes_dataset.py``.
+    Made once per run (in ``--shapes-root``, or a temporary folder) by
+    :mod:`tools.lib.shapes_data`.
     """
-    from tools.dataset_converters.make_shapes_dataset import CLASSES, make_dataset
     root = getattr(args, '_shapes_root', None)
     if root is None:
         root = args.shapes_root or tempfile.mkdtemp(prefix='ifr_cost_shapes_')
