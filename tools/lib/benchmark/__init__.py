@@ -12,6 +12,9 @@ stock mask head) is a command line over these modules, one per concern:
 - :mod:`.ifr_cost_targets`: the ratios against the project's cost targets;
 - :mod:`.ifr_cost_report`: its markdown and files.
 
+``tools/analysis_tools/benchmark_deq.py`` (the DEQ op against torchdeq) is a
+command line over :mod:`.deq_op`.
+
 Not imported by ``import mmifr``: nothing outside the tools needs it.
 """
 from .ifr_cost_accuracy import accuracy_settings, run_accuracy
