@@ -135,6 +135,20 @@ model = dict(
         # mask head cost without costing recall.
         rcnn=dict(max_per_img=20)))
 
+# The P3-P7 pyramid of the one-stage demos built on FCOS (FCOS, CondInst,
+# BoxInst, MEInst, BlendMask, SipMask): the backbone's three levels at 128
+# channels and two extra levels from P5's output, as mmdet's FCOS configs
+# build theirs. (The RetinaNet / FreeAnchor / RepPoints demos keep mmdet's
+# RetinaNet neck: extra levels from the backbone's C5.)
+dense_neck = dict(
+    type='FPN',
+    in_channels=[32, 96, 320],
+    out_channels=128,
+    start_level=0,
+    add_extra_convs='on_output',
+    num_outs=5,
+    relu_before_extra_convs=True)
+
 # ---------------------------------------------------------------- schedule
 train_cfg = dict(
     _delete_=True, type='IterBasedTrainLoop', max_iters=max_iters, val_interval=max_iters)
