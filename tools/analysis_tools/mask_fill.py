@@ -28,6 +28,7 @@ from mmengine.utils import track_iter_progress
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 from tools.lib.progress import log, quiet_mmengine  # noqa: E402
+from tools.lib.shapes_data import segmentation_to_rle  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -87,13 +88,7 @@ def match_objects(gt_boxes: np.ndarray, gt_labels: np.ndarray, gt_masks: np.ndar
 
 def decode(segm, height: int, width: int) -> np.ndarray:
     """A COCO ``segmentation`` (polygons or RLE) as an ``(H, W)`` bool mask."""
-    if isinstance(segm, list):
-        rle = mask_utils.merge(mask_utils.frPyObjects(segm, height, width))
-    elif isinstance(segm['counts'], list):
-        rle = mask_utils.frPyObjects(segm, height, width)
-    else:
-        rle = segm
-    return mask_utils.decode(rle).astype(bool)
+    return mask_utils.decode(segmentation_to_rle(segm, height, width)).astype(bool)
 
 
 def summarise(records: List[Dict[str, float]]) -> dict:
