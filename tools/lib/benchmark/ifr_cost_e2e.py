@@ -277,7 +277,7 @@ def run_e2e_model(name: str, args: Namespace, spec: Optional[dict] = None) -> Di
                 res[metric] = statistics.median(runs[key][run])
         res['runs'] = runs[key]
         for metric in ('infer_s_per_img', 'train_step_s', 'train_peak_mib'):
-            if metric in res:
+            if metric in res and results['stock'].get(metric):
                 ratio = metric.split('_s')[0] if metric != 'train_peak_mib' else 'train_peak'
                 res[ratio + '_ratio'] = res[metric] / results['stock'][metric]
     weights = 'trained demo checkpoints' if ckpts else 'random init (shared outside the mask head)'

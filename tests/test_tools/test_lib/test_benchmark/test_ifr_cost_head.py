@@ -125,3 +125,14 @@ def test_memory_is_measured_per_training_row(monkeypatch, no_leaked_v0_solver):
     assert calls == [('stock', ['w']), ('paper', ['w'])]  # not the inference-only row
     assert out['rows']['paper']['train_peak_mib'] == 2.0
     assert out['rows']['paper']['train_peak_ratio'] == 1.0
+
+
+def test_no_memory_ratio_against_a_zero_stock_peak(monkeypatch, no_leaked_v0_solver):
+    # A tiny stock step may not move the peak RSS by a page; the IFR row then
+    # keeps its peak but gets no ratio.
+    monkeypatch.setattr(head_mod, 'measure_head_memory',
+                        lambda args, key, worker: 0 if key == 'stock' else 2 << 20)
+    rows = run_head(_args(no_memory=False, head_rows=['paper']), worker=['w'])['rows']
+    assert rows['stock']['train_peak_mib'] == 0 and rows['paper']['train_peak_mib'] == 2.0
+    assert 'train_peak_ratio' not in rows['paper']
+    assert rows['paper']['train_ratio'] > 0
