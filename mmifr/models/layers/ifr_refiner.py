@@ -443,7 +443,9 @@ class IFRRefiner(BaseModule):
                 while a video model lends the refiner a
                 :class:`~mmifr.models.layers.WarmStartMemory`
                 (:attr:`warm_start`), the previous frame's equilibria it
-                matches (the others from the default).
+                matches (the others from the default). In training a lent
+                memory is used only if it has a ``budget``: its evaluations
+                from the matched equilibria are unrolled, in the graph.
 
         Returns:
             Tensor: ``(N, channels, H, W)`` the refined feature ``H*``
@@ -452,8 +454,12 @@ class IFRRefiner(BaseModule):
         if self.inject is not None:
             x = self.inject(x)
         mode = self.effective_mode
-        if (h0 is None and self.warm_start is not None and mode == 'deq'
-                and not self.training):
+        memory = self.warm_start
+        # In training only a budget's evaluations from a warm start have
+        # anything to learn (a video model's warm-start loss); a solve to the
+        # tolerance ends at the same H* from any start.
+        if (h0 is None and memory is not None and mode == 'deq'
+                and (not self.training or memory.budget is not None)):
             h = self._refine_warm(x)
         else:
             h = self._refine(x, h0)

@@ -11,7 +11,9 @@ from torch import Tensor, nn
 #: of both demo video models, at least 99 % of the matched samples' previous
 #: equilibria were nearer the new one than the zero start is (MaskTrack R-CNN's
 #: RoIs: 0.8; SipMask's feature maps: any, 1.5 tested; docs/performance.md).
-WARM_START_DEFAULTS = dict(enabled=True, budget=None, match_thr=0.8)
+#: ``train_loss_weight``: weight of a video model's training loss on its
+#: warm-started solves (0: off; see :class:`~mmifr.models.vis.IFRMaskTrackRCNN`).
+WARM_START_DEFAULTS = dict(enabled=True, budget=None, match_thr=0.8, train_loss_weight=0.0)
 
 
 class _Solved(NamedTuple):
@@ -47,6 +49,15 @@ def check_warm_start(cfg: Optional[dict]) -> Optional[dict]:
     if isinstance(thr, bool) or not isinstance(thr, (int, float)) or not thr > 0:
         raise ValueError(f'warm_start.match_thr must be a positive float, got {thr!r}')
     cfg['match_thr'] = float(thr)
+    weight = cfg['train_loss_weight']
+    if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not weight >= 0:
+        raise ValueError('warm_start.train_loss_weight must be a float >= 0 (0: no training '
+                         f'loss on warm-started solves), got {weight!r}')
+    if weight and budget is None:
+        raise ValueError(f'warm_start.train_loss_weight={weight} needs a warm_start.budget: a '
+                         'solve to the tolerance reaches the same equilibrium from any start, '
+                         'so only a fixed budget of evaluations has anything to learn')
+    cfg['train_loss_weight'] = float(weight)
     return cfg if cfg['enabled'] else None
 
 

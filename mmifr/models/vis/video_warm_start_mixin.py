@@ -19,8 +19,9 @@ class VideoWarmStartMixin:
     memory lent to every :class:`~mmifr.models.layers.IFRRefiner` of the
     model; tracking and outputs are the model's. The memory belongs to this
     model: it carries over between ``predict`` calls of the same video (mmdet
-    tests a video frame by frame) and is reset at a new video. Training and
-    the weights are untouched; off, ``predict`` is the model's. A refiner
+    tests a video frame by frame) and is reset at a new video. The weights
+    are untouched, and so is training unless the model trains its warm
+    start (``trains_warm_start``); off, ``predict`` is the model's. A refiner
     trained with a fixed ``budget`` runs its evaluations from zero, as it
     was trained; the warm start serves the refiners that solve.
 
@@ -29,10 +30,15 @@ class VideoWarmStartMixin:
             (block evaluations of a warm-started solve; default ``None``:
             the refiner's inference solve, to its tolerance) and
             ``match_thr`` (default 0.8: the largest relative distance of the
-            inputs of a matched sample), each of which may be given alone.
+            inputs of a matched sample), each of which may be given alone;
+            ``train_loss_weight`` (default 0: off) where the model trains
+            its warm start (``trains_warm_start``).
             ``None`` or ``enabled=False``: off (every frame solves cold).
         *args, **kwargs: arguments of the video model.
     """
+    #: Whether the model's ``loss`` has a warm-start term
+    #: (``warm_start.train_loss_weight``).
+    trains_warm_start = False
 
     def __init__(self, *args, warm_start: OptConfigType = None, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -46,6 +52,10 @@ class VideoWarmStartMixin:
             warm_start (dict, optional): as the constructor's argument.
         """
         self.warm_start_cfg = check_warm_start(warm_start)
+        if (self.warm_start_cfg and self.warm_start_cfg['train_loss_weight']
+                and not self.trains_warm_start):
+            raise ValueError(f'{type(self).__name__} has no warm-start training loss; remove '
+                             f"warm_start.train_loss_weight={self.warm_start_cfg['train_loss_weight']}")
         self.warm_start_memory = (
             WarmStartMemory(self.warm_start_cfg['budget'], self.warm_start_cfg['match_thr'])
             if self.warm_start_cfg else None)

@@ -56,8 +56,10 @@ def _cold(refiner, x):
 def test_check_warm_start_fills_defaults_and_turns_off():
     assert check_warm_start(None) is None
     assert check_warm_start(dict(enabled=False, budget=2)) is None
-    assert check_warm_start(dict()) == dict(enabled=True, budget=None, match_thr=0.8)
-    assert check_warm_start(dict(budget=2)) == dict(enabled=True, budget=2, match_thr=0.8)
+    assert check_warm_start(dict()) == dict(
+        enabled=True, budget=None, match_thr=0.8, train_loss_weight=0.0)
+    assert check_warm_start(dict(budget=2, train_loss_weight=1)) == dict(
+        enabled=True, budget=2, match_thr=0.8, train_loss_weight=1.0)
 
 
 @pytest.mark.parametrize('cfg, message', [
@@ -67,6 +69,8 @@ def test_check_warm_start_fills_defaults_and_turns_off():
     (dict(budget=True), 'got True'),
     (dict(match_thr=0), 'warm_start.match_thr must be a positive float, got 0'),
     (dict(enabled='yes'), "warm_start.enabled must be True or False, got 'yes'"),
+    (dict(budget=2, train_loss_weight=-1), 'warm_start.train_loss_weight must be a float >= 0'),
+    (dict(train_loss_weight=1.0), 'train_loss_weight=1.0 needs a warm_start.budget'),
 ])
 def test_check_warm_start_names_the_bad_value(cfg, message):
     with pytest.raises(ValueError, match=message.replace('(', r'\(').replace(')', r'\)')
@@ -245,9 +249,9 @@ def test_unmatched_samples_start_from_the_learned_guess():
     torch.testing.assert_close(h0[:1], h_prev[:1])
 
 
-def test_warm_start_is_for_inference_only():
+def test_training_consults_the_memory_only_for_a_budget():
     refiner = _refiner().train()
-    memory = WarmStartMemory()
+    memory = WarmStartMemory()  # to the tolerance: the same H* from any start
 
     def consulted(*args):
         raise AssertionError('a training forward consulted the memory')
@@ -258,6 +262,24 @@ def test_warm_start_is_for_inference_only():
         memory.new_frame(['v'], [t])
         with memory.attached([refiner]):
             refiner(x)
+
+
+def test_a_trained_warm_start_is_its_budget_of_evaluations_in_the_graph():
+    """What a video model's warm-start loss trains: in training, a memory
+    with a budget runs its evaluations from the matched equilibria, and the
+    block gets their gradient."""
+    refiner = _refiner()
+    x0 = _x()
+    x1 = _nudged(x0)
+    memory = WarmStartMemory(budget=1)
+    (h_prev, ), _ = _frames(refiner, memory, [x0])
+    refiner.train()
+    assert memory.new_frame([7], [1])  # the video of _frames
+    with memory.attached([refiner]):
+        out = refiner(x1)
+    torch.testing.assert_close(out, refiner.block(h_prev, x1))
+    out.pow(2).sum().backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in refiner.block.parameters())
 
 
 def test_with_an_activation_the_memory_keeps_the_equilibrium_itself():

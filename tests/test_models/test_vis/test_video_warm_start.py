@@ -176,3 +176,9 @@ def test_warm_start_is_a_partial_override_of_the_config():
     with pytest.raises(ValueError, match="warm_start.budget must be a positive int.*got 'x'"):
         cfg.merge_from_dict({'model.warm_start.budget': 'x'})
         MODELS.build(cfg.model)
+
+
+def test_a_model_without_a_warm_start_loss_refuses_its_weight():
+    cfg = _cfg('IFRSipMaskVIS', budget=2, train_loss_weight=1.0)
+    with pytest.raises(ValueError, match='IFRSipMaskVIS has no warm-start training loss'):
+        MODELS.build(cfg.model)
