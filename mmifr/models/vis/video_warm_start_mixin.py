@@ -52,10 +52,10 @@ class VideoWarmStartMixin:
             warm_start (dict, optional): as the constructor's argument.
         """
         self.warm_start_cfg = check_warm_start(warm_start)
-        if (self.warm_start_cfg and self.warm_start_cfg['train_loss_weight']
-                and not self.trains_warm_start):
+        weight = self.warm_start_cfg['train_loss_weight'] if self.warm_start_cfg else 0.0
+        if weight and not self.trains_warm_start:
             raise ValueError(f'{type(self).__name__} has no warm-start training loss; remove '
-                             f"warm_start.train_loss_weight={self.warm_start_cfg['train_loss_weight']}")
+                             f'warm_start.train_loss_weight={weight}')
         self.warm_start_memory = (
             WarmStartMemory(self.warm_start_cfg['budget'], self.warm_start_cfg['match_thr'])
             if self.warm_start_cfg else None)
