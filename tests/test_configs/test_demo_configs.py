@@ -251,6 +251,15 @@ def test_video_from_image_starts_each_detector_from_its_own_image_demo_model(sid
     assert cand == video
 
 
+def test_warm_train_video_config_is_the_ifr_side_with_a_trained_warm_start():
+    path = osp.join(DEMO_DIR, 'masktrack-rcnn_mbv2_fpn_shapes-video-from-image_ifr{}.py')
+    ifr = Config.fromfile(path.format('')).to_dict()
+    warm = Config.fromfile(path.format('-warm-train')).to_dict()
+    assert warm['model'].pop('warm_start') == dict(enabled=True, budget=2, train_loss_weight=1.0)
+    assert ifr['model'].pop('warm_start') == dict(enabled=False)
+    assert warm == ifr
+
+
 def test_sipmask_video_pair_differs_only_in_the_box_head_towers_and_ifr_runtime():
     path = osp.join(DEMO_DIR, 'sipmask-vis_mbv2_fpn_shapes-video_{}.py')
     base = Config.fromfile(path.format('baseline')).to_dict()
@@ -501,7 +510,7 @@ def test_every_demo_config_is_covered():
                                      for m in ('masktrack-rcnn', 'sipmask-vis')
                                      for s in ('baseline', 'ifr')} | {
                                      f'masktrack-rcnn_mbv2_fpn_shapes-video-from-image_{s}.py'
-                                     for s in ('baseline', 'ifr')} | {
+                                     for s in ('baseline', 'ifr', 'ifr-warm-train')} | {
                                      # Named variants (test_ifr_placement.py).
                                      f'{m}_mbv2_fpn_shapes{s}_ifr-all-towers.py'
                                      for m, s in (('meinst', '-3x'), ('blendmask', ''),
