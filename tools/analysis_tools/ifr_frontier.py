@@ -14,6 +14,9 @@ Example::
     python tools/analysis_tools/ifr_frontier.py \\
         --rows configs/ifr/demo/rows_shapes.yml configs/ifr/demo/rows_shapes_deq.yml \\
         --seeds 0 1 2 --work-dir work_dirs/seed_study --out docs/results/ifr_frontier
+
+Seeds evaluated by separate processes (one per core) are joined with
+``--merge A.json B.json --out <stem>``.
 """
 import argparse
 import json
@@ -26,7 +29,8 @@ import yaml
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 from tools.lib.benchmark.frontier import (checkpoint_of, evaluate_recipe,  # noqa: E402
-                                          frontier_markdown, frontier_point, plot_frontier)
+                                          frontier_markdown, frontier_point, merge_points,
+                                          plot_frontier)
 from tools.lib.models import resolve_config  # noqa: E402
 from tools.lib.progress import log, quiet_mmengine  # noqa: E402
 from tools.lib.seed_study import mean_std  # noqa: E402
@@ -34,10 +38,12 @@ from tools.lib.seed_study import mean_std  # noqa: E402
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    parser.add_argument('--rows', nargs='+', required=True,
+    parser.add_argument('--rows', nargs='+',
                         help='rows files of the seed study (configs/ifr/demo/rows_*.yml)')
-    parser.add_argument('--seeds', type=int, nargs='+', required=True)
-    parser.add_argument('--work-dir', required=True, help='the seed study\'s work dir')
+    parser.add_argument('--seeds', type=int, nargs='+')
+    parser.add_argument('--work-dir', help='the seed study\'s work dir')
+    parser.add_argument('--merge', nargs='+', metavar='JSON',
+                        help='instead of evaluating: join these reports of this tool (other seeds)')
     parser.add_argument('--budgets', type=int, nargs='+', default=[1, 2, 3, 4])
     parser.add_argument('--out', default='work_dirs/benchmarks/ifr_frontier',
                         help='output stem (.json, .md, .png)')
@@ -45,6 +51,12 @@ def parse_args(argv=None):
                         help='evaluate on the first N test images only')
     parser.add_argument('--threads', type=int, default=1, help='intra-op threads')
     args = parser.parse_args(argv)
+    missing = [f'--{k.replace("_", "-")}' for k in ('rows', 'seeds', 'work_dir')
+               if getattr(args, k) is None]
+    if args.merge and len(missing) < 3:
+        parser.error('--merge joins reports; it takes no --rows, --seeds or --work-dir')
+    if not args.merge and missing:
+        parser.error(f'{", ".join(missing)} required (or --merge)')
     bad = [k for k in args.budgets if k < 1]
     if bad:
         parser.error(f'--budgets must be positive, got {bad}')
@@ -63,8 +75,8 @@ def load_recipes(args):
     return recipes
 
 
-def main(argv=None):
-    args = parse_args(argv)
+def evaluate(args) -> list:
+    """The points of every recipe of ``args.rows`` over ``args.seeds``."""
     quiet_mmengine()
     torch.set_num_threads(args.threads)
     recipes = load_recipes(args)
@@ -79,9 +91,23 @@ def main(argv=None):
             for run in evaluate_recipe(spec, seed, args.budgets, args.num_images):
                 runs.setdefault((recipe['name'], run['setting']), []).append(run)
             done += 1
-    points = [frontier_point(name, setting, rs) for (name, setting), rs in runs.items()]
-    stock = mean_std([r['stock_segm_AP'] for rs in runs.values() for r in rs[:1]])
-    title = (f"IFR cost / accuracy frontier (seeds {args.seeds}; "
+    return [frontier_point(name, setting, rs) for (name, setting), rs in runs.items()]
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if args.merge:
+        reports = []
+        for path in args.merge:
+            with open(path) as f:
+                reports.append(json.load(f))
+        points = merge_points(reports)
+    else:
+        points = evaluate(args)
+    # A recipe's stock model of a seed is in each of its settings: count it once.
+    stock_aps = {(p['recipe'], r['seed']): r['stock_segm_AP'] for p in points for r in p['runs']}
+    stock = mean_std(list(stock_aps.values()))
+    title = (f'IFR cost / accuracy frontier (seeds {sorted({s for _, s in stock_aps})}; '
              f"stock mask AP {stock['mean']:.1f})")
     os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
     with open(args.out + '.json', 'w') as f:

@@ -80,6 +80,34 @@ def frontier_point(recipe: str, setting: str, runs: List[dict]) -> dict:
     return point
 
 
+def merge_points(reports: Sequence[dict]) -> List[dict]:
+    """The points of several frontier reports (``<out>.json`` of runs on
+    other seeds, e.g. two processes side by side), re-aggregated from their
+    per-seed runs.
+
+    Args:
+        reports: the reports' contents (``points``, each with its ``runs``).
+
+    Returns:
+        list[dict]: one :func:`frontier_point` per recipe and setting, in the
+        order they first appear.
+
+    Raises:
+        ValueError: when two reports hold the same recipe, setting and seed.
+    """
+    runs: Dict[Tuple[str, str], List[dict]] = {}
+    for report in reports:
+        for point in report['points']:
+            merged = runs.setdefault((point['recipe'], point['setting']), [])
+            seen = {r['seed'] for r in merged}
+            twice = sorted(seen & {r['seed'] for r in point['runs']})
+            if twice:
+                raise ValueError(f"{point['recipe']} / {point['setting']}: seed(s) {twice} are in "
+                                 'more than one report')
+            merged.extend(point['runs'])
+    return [frontier_point(recipe, setting, rs) for (recipe, setting), rs in runs.items()]
+
+
 def evaluate_recipe(recipe: dict, seed: int, budgets: Sequence[int],
                     num_images=None) -> List[dict]:
     """Every setting of one recipe's model of one seed against its stock twin.

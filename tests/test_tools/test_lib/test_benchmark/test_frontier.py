@@ -4,7 +4,7 @@ benchmark's accuracy section."""
 import pytest
 
 from tools.lib.benchmark.frontier import (OWN, frontier_markdown, frontier_point,
-                                          frontier_settings, plot_frontier)
+                                          frontier_settings, merge_points, plot_frontier)
 
 
 def _run(seed, setting, ap, stock, cost, residual=None):
@@ -50,3 +50,15 @@ def test_picture_is_written_and_draws_a_budget_models_own_inference_once(tmp_pat
     plot_frontier([own, k2, k1], str(path), 'title')
     assert path.read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
     assert sorted(labels) == ['K=1', 'K=2 (own)']
+
+
+def test_points_of_separate_processes_merge_by_recipe_and_setting():
+    first = dict(points=[frontier_point('budget 2', 'K=2', [_run(0, 'K=2', 31.0, 30.0, 1.1)])])
+    second = dict(points=[frontier_point('budget 2', 'K=2', [_run(1, 'K=2', 29.0, 30.0, 1.3)]),
+                          frontier_point('budget 2', 'K=1', [_run(1, 'K=1', 28.0, 30.0, 0.9)])])
+    merged = merge_points([first, second])
+    assert [(p['setting'], p['seeds']) for p in merged] == [('K=2', [0, 1]), ('K=1', [1])]
+    assert merged[0] == frontier_point('budget 2', 'K=2', first['points'][0]['runs'] +
+                                       second['points'][0]['runs'])
+    with pytest.raises(ValueError, match=r'budget 2 / K=2: seed\(s\) \[0\] are in more than one'):
+        merge_points([first, first])
