@@ -29,7 +29,7 @@ from ..models import (NO_PRETRAINED_BACKBONE, build_detector, build_loader, conf
 from ..progress import log
 from ..shapes_data import CLASSES, make_dataset
 from .solves import solver_steps
-from .timing import MaskHeadTimer, median_time
+from .timing import MaskHeadTimer, add_ratios, median_time
 
 #: The built-in model pairs (``--e2e-models``): configs and data (``fruits``:
 #: the fruits & nuts photos; ``config``: the configs' own datasets).
@@ -276,10 +276,8 @@ def run_e2e_model(name: str, args: Namespace, spec: Optional[dict] = None) -> Di
             if runs[key][run]:
                 res[metric] = statistics.median(runs[key][run])
         res['runs'] = runs[key]
-        for metric in ('infer_s_per_img', 'train_step_s', 'train_peak_mib'):
-            if metric in res and results['stock'].get(metric):
-                ratio = metric.split('_s')[0] if metric != 'train_peak_mib' else 'train_peak'
-                res[ratio + '_ratio'] = res[metric] / results['stock'][metric]
+        add_ratios(res, results['stock'], dict(infer_s_per_img='infer', train_step_s='train',
+                                               train_peak_mib='train_peak'))
     weights = 'trained demo checkpoints' if ckpts else 'random init (shared outside the mask head)'
     if args.e2e_refiner_from and not ckpts:
         weights += f'; IFR refiner weights from {args.e2e_refiner_from}'

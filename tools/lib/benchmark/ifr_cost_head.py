@@ -28,7 +28,7 @@ from ..roi_features import gt_roi_features
 from .released_solver import register_v0
 from mmifr.models.roi_heads.mask_heads.ifr_conv_fc_mask_head import BUDGET_IFR_CFG
 from .solves import PAPER_SOLVER, refiner_defaults, solver_steps
-from .timing import median_time
+from .timing import add_ratios, median_time
 
 #: Marks the line of a memory worker's stdout that carries its result (JSON);
 #: anything else the worker prints is ignored.
@@ -457,12 +457,9 @@ def run_head(args: Namespace, worker: Sequence[str]) -> Dict:
                 continue
             log(f'[head] memory {key}: fresh process')
             results[key]['train_peak_mib'] = measure_head_memory(args, key, worker) / MIB
-    stock = results['stock']
     for key in keys:
-        res = results[key]
-        for metric in ('infer_s', 'train_s', 'train_peak_mib'):
-            if metric in res and stock.get(metric):
-                res[metric.rsplit('_', 1)[0] + '_ratio'] = res[metric] / stock[metric]
+        add_ratios(results[key], results['stock'],
+                   dict(infer_s='infer', train_s='train', train_peak_mib='train_peak'))
     return dict(
         num_rois=args.num_rois,
         train_rois=args.train_rois,

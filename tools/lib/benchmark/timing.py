@@ -140,3 +140,12 @@ class MaskHeadTimer:
             self._events.append((self._start, end))
         else:
             self._total += time.perf_counter() - self._start
+
+
+def add_ratios(res: Dict, stock: Dict, names: Dict[str, str]) -> None:
+    """Set ``res[f'{name}_ratio'] = res[metric] / stock[metric]`` for each
+    ``metric: name`` of ``names`` that both rows have. A stock value of 0 (a
+    tiny step that did not move the peak RSS) gives no ratio."""
+    for metric, name in names.items():
+        if metric in res and stock.get(metric):
+            res[f'{name}_ratio'] = res[metric] / stock[metric]
