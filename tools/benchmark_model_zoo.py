@@ -39,34 +39,25 @@ Examples::
         --train --gpus 8 --work-dir work_dirs/model_zoo
 """
 import argparse
-import glob
 import json
 import os
 import os.path as osp
 import re
-import subprocess
 import sys
-import time
-from functools import partial
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Dict, List, Optional
 
 import torch
 import yaml
-from mmengine.config import Config, DictAction
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+from tools.lib.benchmark.model_inference import measure  # noqa: E402
 from tools.lib.models import resolve_config  # noqa: E402
 from tools.lib.seed_study import seed_study_markdown  # noqa: E402
-from tools.lib.trained_run import check_trained_from  # noqa: E402
+from tools.lib.trained_run import (AP_KEYS, ROOT, VIS_SUFFIX, check_trained_from,  # noqa: E402
+                                   coco_aps, evaluate, last_test_metrics, parse_cfg_options,
+                                   train, trained_iterations)
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 METAFILE = osp.join(ROOT, 'configs', 'ifr', 'metafile.yml')
-AP_KEYS = ('AP', 'AP50', 'AP75', 'APs', 'APm', 'APl')
-COCO_SUFFIX = {'AP': 'mAP', 'AP50': 'mAP_50', 'AP75': 'mAP_75', 'APs': 'mAP_s', 'APm': 'mAP_m',
-               'APl': 'mAP_l'}
-#: YouTubeVISMetric's names (with ``metric_items`` listing them, as the video
-#: configs do) of the columns of a ``youtube_vis`` row.
-VIS_SUFFIX = {'AP': 'mAP', 'AP50': 'mAP_50', 'AP75': 'mAP_75', 'AR1': 'AR@1', 'AR10': 'AR@10'}
 METRICS = ('segm', 'bbox', 'youtube_vis')
 SIDES = ('baseline', 'ifr')
 
@@ -115,13 +106,6 @@ def parse_args():
     return args
 
 
-def parse_cfg_options(options: List[str]) -> dict:
-    """``key=value`` overrides as ``--cfg-options`` parses them."""
-    parser = argparse.ArgumentParser()
-    parser.add_argument('--o', nargs='+', action=DictAction, default={})
-    return parser.parse_args(['--o', *options]).o if options else {}
-
-
 # ----------------------------------------------------------------------------- rows
 
 
@@ -157,62 +141,7 @@ def load_rows(args) -> List[dict]:
     return rows
 
 
-# ------------------------------------------------------------------- train and test
-
-
-def cfg_options_args(options: List[str]) -> List[str]:
-    return ['--cfg-options', *options] if options else []
-
-
-def launch(script: str, positional: List[str], options: List[str], gpus: int) -> None:
-    """Run ``tools/<script>.py`` (or ``dist_<script>.sh``, which takes the
-    process count after the positional arguments) from the repo root."""
-    if gpus > 1:
-        cmd = ['bash', osp.join(ROOT, 'tools', f'dist_{script}.sh'), *positional, str(gpus)]
-    else:
-        cmd = [sys.executable, osp.join(ROOT, 'tools', f'{script}.py'), *positional]
-    cmd += options
-    print('[benchmark] $ ' + ' '.join(cmd), flush=True)
-    subprocess.run(cmd, check=True, cwd=ROOT)
-
-
-# Evaluation follows training through tools/test.py; validating at the end of
-# training as well would evaluate every model twice.
-NO_VAL_DURING_TRAINING = ['train_cfg.val_begin=1000000000']
-
-
-def train(config: str, work_dir: str, options: List[str], gpus: int) -> str:
-    launch('train', [config],
-           ['--work-dir', work_dir] + cfg_options_args(NO_VAL_DURING_TRAINING + options), gpus)
-    with open(osp.join(work_dir, 'last_checkpoint')) as f:
-        return f.read().strip()
-
-
-def evaluate(config: str, checkpoint: str, work_dir: str, options: List[str], gpus: int) -> dict:
-    started = time.time()
-    launch('test', [config, checkpoint], ['--work-dir', work_dir] + cfg_options_args(options),
-           gpus)
-    # mmengine's LoggerHook dumps the test metrics to <work_dir>/<stamp>/<stamp>.json.
-    logs = [
-        p for p in glob.glob(osp.join(work_dir, '*', '*.json'))
-        if osp.getmtime(p) >= started - 1
-    ]
-    if not logs:
-        raise RuntimeError(f'no metrics json found under {work_dir} after testing {config}')
-    with open(max(logs, key=osp.getmtime)) as f:
-        lines = [json.loads(line) for line in f if line.strip()]
-    return lines[-1]
-
-
-def coco_aps(metrics: dict, metric: str) -> Dict[str, float]:
-    """CocoMetric's (or, for ``youtube_vis``, YouTubeVISMetric's) fractions
-    as percent APs; a size range without any object (-1) is left out rather
-    than shown as -100."""
-    if metric == 'youtube_vis':
-        aps = {k: metrics.get(f'youtube_vis/segm_{s}') for k, s in VIS_SUFFIX.items()}
-    else:
-        aps = {k: metrics.get(f'coco/{metric}_{s}') for k, s in COCO_SUFFIX.items()}
-    return {k: round(100 * v, 1) for k, v in aps.items() if v is not None and v >= 0}
+# -------------------------------------------------------------------------- report
 
 
 def columns(results: List[dict]) -> List[str]:
@@ -223,89 +152,6 @@ def columns(results: List[dict]) -> List[str]:
     if any(video):
         keys += [k for k in VIS_SUFFIX if k not in keys]
     return keys
-
-
-# ------------------------------------------------------------ in-process measurements
-
-
-def replaced_head(model: torch.nn.Module) -> torch.nn.Module:
-    """The head IFR replaces: the mask head of two-stage / one-stage instance
-    segmenters, else the box head of detectors."""
-    model = getattr(model, 'detector', model)
-    roi_head = getattr(model, 'roi_head', None)
-    for head in (getattr(roi_head, 'mask_head', None), getattr(model, 'mask_head', None)):
-        if head is not None:
-            return head
-    return model.bbox_head
-
-
-Runs = Tuple[List[Callable[[], object]], int]
-
-
-def _image_runs(model, dataset, num_images: int) -> Runs:
-    """One inference call per image (the first is the warm-up), 1 image each."""
-    from mmdet.apis import inference_detector
-    n = min(num_images + 1, len(dataset))
-    paths = [dataset.get_data_info(i)['img_path'] for i in range(n)]
-    return [partial(inference_detector, model, path) for path in paths], 1
-
-
-def _clip_runs(model, dataset, num_images: int) -> Runs:
-    """Calls of ``test_step`` on the first clip (the first is the warm-up),
-    as many as make ``num_images`` frames, and the frames of a call; each
-    call resets the tracker at frame 0, as the test loop does."""
-    from mmengine.dataset import pseudo_collate
-    if not len(dataset):
-        return [], 0
-    data = pseudo_collate([dataset[0]])
-    frames = len(data['data_samples'][0])
-    return [partial(model.test_step, data)] * (1 + max(1, round(num_images / frames))), frames
-
-
-def measure(config: str, checkpoint: Optional[str], options: dict, device: str,
-            num_images: int) -> dict:
-    """Head parameters, inference time per image (per frame for video
-    models) and solver steps."""
-    from mmengine.registry import init_default_scope
-
-    from mmdet.apis import init_detector, init_track_model
-    from mmdet.registry import DATASETS
-
-    from mmifr.engine.hooks import find_refiners
-
-    cfg = Config.fromfile(config)
-    cfg.merge_from_dict(options)
-    # Video models (MaskTrack R-CNN, SipMaskVIS) wrap a detector and run on clips.
-    video = 'detector' in cfg.model
-    # init_detector sets mmdet's scope itself, init_track_model does not.
-    init_default_scope(cfg.get('default_scope', 'mmdet'))
-    model = (init_track_model if video else init_detector)(cfg, checkpoint, device=device)
-    head_params = sum(p.numel() for p in replaced_head(model).parameters())
-    # The training seed of the config (one run of each model is one seed).
-    out = dict(head_params=head_params, seed=cfg.get('randomness', {}).get('seed'))
-    dataset = DATASETS.build(cfg.test_dataloader.dataset)
-    runs, frames = (_clip_runs if video else _image_runs)(model, dataset, num_images)
-    if len(runs) < 2:
-        return out
-    refiners = find_refiners(model).values()
-    runs[0]()  # warm-up: allocator, lazy inits
-    for refiner in refiners:
-        refiner.pop_stats()
-    started = time.perf_counter()
-    for run in runs[1:]:
-        run()
-    if device.startswith('cuda'):
-        torch.cuda.synchronize()
-    out['infer_ms'] = 1000 * (time.perf_counter() - started) / ((len(runs) - 1) * frames)
-    steps = torch.cat([s.forward.nstep for r in refiners for s in r.pop_stats()] or
-                      [torch.zeros(0)])
-    if steps.numel():
-        # Mean over solved samples (RoIs or images), not over calls.
-        out['solver_steps'] = steps.float().mean().item()
-    return out
-
-
-# -------------------------------------------------------------------------- report
 
 
 def fmt(value, digits=1) -> str:
@@ -348,28 +194,6 @@ def markdown(results: List[dict], title: str) -> str:
 
 
 # ---------------------------------------------------------------------- seed study
-
-
-def trained_iterations(checkpoint: str) -> int:
-    meta = torch.load(checkpoint, map_location='cpu', weights_only=False)['meta']
-    return int(meta['iter'])
-
-
-def last_test_metrics(work_dir: str, checkpoint: str) -> Optional[dict]:
-    """The metrics of the newest ``tools/test.py`` run in ``work_dir`` made
-    after ``checkpoint`` was written, or ``None``: a study interrupted after a
-    model was evaluated does not evaluate it again."""
-    newest = None
-    for path in glob.glob(osp.join(work_dir, '*', '*.json')):
-        if osp.getmtime(path) < osp.getmtime(checkpoint):
-            continue
-        with open(path) as f:
-            lines = [line for line in f if line.strip()]
-        last = json.loads(lines[-1]) if lines else {}
-        if any(k.startswith('coco/') for k in last) and (
-                newest is None or osp.getmtime(path) > newest[0]):
-            newest = (osp.getmtime(path), last)
-    return newest[1] if newest else None
 
 
 def seed_run(row: dict, side: str, seed: int, args) -> dict:

@@ -74,13 +74,6 @@ def test_unknown_model_and_bad_rows_are_rejected(tmp_path):
         tool.load_rows(_args(rows=str(bad)))
 
 
-def test_coco_metrics_become_percent_aps():
-    metrics = {'coco/segm_mAP': 0.3612, 'coco/segm_mAP_50': 0.5, 'coco/bbox_mAP': 0.9,
-               'coco/segm_mAP_s': -1.0}
-    # -1 is COCO's "no object of that size": absent, not -100.
-    assert tool.coco_aps(metrics, 'segm') == {'AP': 36.1, 'AP50': 50.0}
-
-
 def test_youtube_vis_metrics_become_percent_aps_and_the_video_columns():
     metrics = {'youtube_vis/segm_mAP': 0.305, 'youtube_vis/segm_mAP_50': 0.513,
                'youtube_vis/segm_mAP_75': 0.322, 'youtube_vis/segm_AR@1': 0.31,
@@ -232,25 +225,3 @@ def test_seed_study_trains_each_seed_and_aggregates(tmp_path, tool_runner):
         os.remove(run['checkpoint'])
     tool_runner(command, cwd=str(tmp_path), timeout=300)
     assert json.loads((work_dir / 'seed_study.json').read_text())['runs'] == runs
-
-
-@pytest.mark.parametrize('model', ['sipmask-vis', 'masktrack-rcnn'])
-def test_video_models_are_timed_per_frame_on_a_clip(tmp_path, model):
-    """The in-process measurement runs a video model on whole clips (mmdet's
-    image inference API cannot), per frame."""
-    import subprocess
-    data = tmp_path / 'video'
-    subprocess.run([
-        sys.executable, 'tools/dataset_converters/make_shapes_video_dataset.py', '--out',
-        str(data), '--num-train', '1', '--num-val', '1', '--frames', '3', '--size', '64'
-    ], cwd=REPO_ROOT, check=True, capture_output=True, env=dict(os.environ, OMP_NUM_THREADS='1'))
-    options = {
-        'test_dataloader.dataset.data_root': f'{data}/',
-        'model.detector.backbone.init_cfg': None,
-    }
-    config = osp.join(REPO_ROOT, f'configs/ifr/demo/{model}_mbv2_fpn_shapes-video_ifr.py')
-    out = tool.measure(config, None, options, 'cpu', num_images=3)
-    assert out['infer_ms'] > 0 and out['head_params'] > 0
-    if model == 'sipmask-vis':
-        # Its refiners sit in the box head and run on every frame.
-        assert out['solver_steps'] >= 1

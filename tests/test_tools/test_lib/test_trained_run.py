@@ -3,7 +3,7 @@ import os.path as osp
 import pytest
 from mmengine.config import Config
 
-from tools.lib.trained_run import check_trained_from
+from tools.lib.trained_run import check_trained_from, coco_aps
 
 DEMO = osp.join(
     osp.dirname(__file__), '..', '..', '..', 'configs', 'ifr', 'demo',
@@ -38,3 +38,10 @@ def test_a_run_of_another_version_of_the_config_is_refused(tmp_path, changes, se
         check_trained_from(DEMO, str(tmp_path), {})
     # The same change given as --cfg-options is the config the run came from.
     check_trained_from(DEMO, str(tmp_path), changes)
+
+
+def test_coco_metrics_become_percent_aps():
+    metrics = {'coco/segm_mAP': 0.3612, 'coco/segm_mAP_50': 0.5, 'coco/bbox_mAP': 0.9,
+               'coco/segm_mAP_s': -1.0}
+    # -1 is COCO's "no object of that size": absent, not -100.
+    assert coco_aps(metrics, 'segm') == {'AP': 36.1, 'AP50': 50.0}

@@ -13,7 +13,8 @@ stock mask head) is a command line over these modules, one per concern:
 - :mod:`.ifr_cost_report`: its markdown and files.
 
 ``tools/analysis_tools/benchmark_deq.py`` (the DEQ op against torchdeq) is a
-command line over :mod:`.deq_op`.
+command line over :mod:`.deq_op`; ``tools/benchmark_model_zoo.py`` times each
+model with :mod:`.model_inference`.
 
 Not imported by ``import mmifr``: nothing outside the tools needs it.
 """
