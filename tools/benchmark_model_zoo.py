@@ -20,6 +20,9 @@ Rows come from a YAML file (``--rows``)::
         # optional per side: label (the seed study's name for the model,
         # default stock / IFR)
 
+A seed study's row may name one side only (a control: another stock variant
+trained and scored beside a pair, e.g. the stock head with GroupNorm).
+
 or from ``configs/ifr/metafile.yml`` (``--models mask_rcnn_r50_ifr_1x ...``),
 whose entries name the mmdet baseline config of each IFR config.
 
@@ -132,9 +135,14 @@ def load_rows(args) -> List[dict]:
                 ifr=dict(config=meta[name]['Config'])) for name in args.models
         ]
     for row in rows:
-        for key in ('name', 'baseline', 'ifr'):
-            if key not in row:
-                raise ValueError(f'row {row!r} lacks the key {key!r}')
+        if 'name' not in row:
+            raise ValueError(f'row {row!r} lacks the key \'name\'')
+        # A comparison needs both models; a seed study trains the sides named.
+        sides = [side for side in SIDES if side in row]
+        if not sides or (len(sides) < len(SIDES) and not args.seeds):
+            raise ValueError(f"row {row['name']!r} names {sides or 'no model'}; it needs "
+                             f"{' and '.join(SIDES)}" + (' (a seed study takes either alone)'
+                                                         if not args.seeds else ''))
         if row.setdefault('metric', 'segm') not in METRICS:
             raise ValueError(f"row {row['name']}: metric={row['metric']!r}; allowed: "
                              f"{', '.join(METRICS)}")
@@ -243,7 +251,7 @@ def seed_study(rows: List[dict], args) -> None:
     title = f'Seed study (seeds {args.seeds}' + (
         f', test set {args.test_name})' if args.test_name else ')')
     for row in rows:
-        for side in SIDES:
+        for side in (s for s in SIDES if s in row):
             for seed in args.seeds:
                 print(f"[seed study] {row['name']} / {side} / seed {seed}", flush=True)
                 runs.append(seed_run(row, side, seed, args))

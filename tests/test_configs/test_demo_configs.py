@@ -3,6 +3,7 @@ import glob
 import os.path as osp
 
 import pytest
+import torch
 from mmengine.config import Config
 
 from mmdet.registry import MODELS
@@ -487,6 +488,31 @@ def test_framework_pair_has_a_rows_file(prefix):
         assert row['metric'] == 'segm' and 'segm' in metric
 
 
+#: Stock heads without norm layers whose rows have a "stock + GN head" control.
+GN_HEAD_CONTROLS = ('retinanet', 'freeanchor')
+
+
+@pytest.mark.parametrize('prefix', GN_HEAD_CONTROLS)
+def test_gn_head_control_differs_from_the_stock_side_in_the_towers_norm_only(prefix):
+    stock = _framework(prefix)
+    control = Config.fromfile(
+        osp.join(DEMO_DIR, f'{prefix}_mbv2_fpn_shapes_baseline-gn-head.py')).to_dict()
+    norm_cfg = control['model']['bbox_head'].pop('norm_cfg')
+    assert norm_cfg == dict(type='GN', num_groups=32, requires_grad=True)
+    assert stock['model']['bbox_head'].get('norm_cfg') is None
+    stock['model']['bbox_head'].pop('norm_cfg', None)
+    assert control == stock
+    head = MODELS.build(Config.fromfile(
+        osp.join(DEMO_DIR, f'{prefix}_mbv2_fpn_shapes_baseline-gn-head.py')).model.bbox_head)
+    for tower in (head.cls_convs, head.reg_convs):
+        assert len(tower) == 4
+        assert all(isinstance(conv.gn, torch.nn.GroupNorm) and conv.conv.bias is None
+                   for conv in tower)
+    rows = Config.fromfile(osp.join(DEMO_DIR, f'rows_shapes_{prefix}_gn_head.yml'))['rows']
+    assert [(r['baseline']['config'], 'ifr' in r) for r in rows] == [
+        (f'configs/ifr/demo/{prefix}_mbv2_fpn_shapes_baseline-gn-head.py', False)]
+
+
 def test_every_demo_config_is_covered():
     names = {osp.basename(p) for p in glob.glob(osp.join(DEMO_DIR, '*.py'))}
     frameworks = ('bmask-rcnn', 'meinst', 'blendmask') + tuple(FRAMEWORK_PAIRS)
@@ -511,6 +537,9 @@ def test_every_demo_config_is_covered():
                                      for s in ('baseline', 'ifr')} | {
                                      f'masktrack-rcnn_mbv2_fpn_shapes-video-from-image_{s}.py'
                                      for s in ('baseline', 'ifr', 'ifr-warm-train')} | {
+                                     # Controls (test_gn_head_control_...).
+                                     f'{m}_mbv2_fpn_shapes_baseline-gn-head.py'
+                                     for m in GN_HEAD_CONTROLS} | {
                                      # Named variants (test_ifr_placement.py).
                                      f'{m}_mbv2_fpn_shapes{s}_ifr-all-towers.py'
                                      for m, s in (('meinst', '-3x'), ('blendmask', ''),

@@ -19,7 +19,7 @@ tool = load_tool('tools/benchmark_model_zoo.py')
 
 
 def _args(**kwargs):
-    return type('Args', (), {'rows': None, 'models': None, **kwargs})
+    return type('Args', (), {'rows': None, 'models': None, 'seeds': None, **kwargs})
 
 
 def test_metafile_rows_name_their_mmdet_baselines():
@@ -72,6 +72,19 @@ def test_unknown_model_and_bad_rows_are_rejected(tmp_path):
                                              'metric': 'keypoints'}]}))
     with pytest.raises(ValueError, match="metric='keypoints'"):
         tool.load_rows(_args(rows=str(bad)))
+
+
+def test_a_control_row_with_one_side_is_a_seed_study_row_only(tmp_path):
+    rows = tmp_path / 'rows.yml'
+    rows.write_text(yaml.safe_dump({'rows': [{'name': 'gn', 'baseline': {'config': 'a.py'}}]}))
+    (row, ) = tool.load_rows(_args(rows=str(rows), seeds=[0]))
+    assert 'ifr' not in row and row['metric'] == 'segm'
+    with pytest.raises(ValueError,
+                       match=r"row 'gn' names \['baseline'\]; it needs baseline and ifr"):
+        tool.load_rows(_args(rows=str(rows)))
+    rows.write_text(yaml.safe_dump({'rows': [{'name': 'none'}]}))
+    with pytest.raises(ValueError, match="row 'none' names no model"):
+        tool.load_rows(_args(rows=str(rows), seeds=[0]))
 
 
 def test_youtube_vis_metrics_become_percent_aps_and_the_video_columns():
