@@ -488,6 +488,41 @@ def test_framework_pair_has_a_rows_file(prefix):
         assert row['metric'] == 'segm' and 'segm' in metric
 
 
+#: The pairs whose stock towers start from Kaiming init instead of mmdet's N(0, 0.01).
+KAIMING_TOWER_PAIRS = ('retinanet', 'freeanchor')
+
+
+def _build_head(prefix: str, side: str, init_cfg='config') -> torch.nn.Module:
+    cfg = Config.fromfile(osp.join(DEMO_DIR, f'{prefix}_mbv2_fpn_shapes_{side}.py'))
+    head_cfg = cfg.model.bbox_head
+    if init_cfg != 'config':
+        head_cfg.pop('init_cfg')
+    torch.manual_seed(0)
+    head = MODELS.build(head_cfg)
+    head.init_weights()
+    return head
+
+
+@pytest.mark.parametrize('prefix', KAIMING_TOWER_PAIRS)
+def test_stock_towers_start_kaiming_and_the_ifr_side_is_unchanged(prefix):
+    stock, mmdet_init = _build_head(prefix, 'baseline'), _build_head(prefix, 'baseline', None)
+    fan_out_std = (2 / (128 * 9))**0.5
+    for tower in (stock.cls_convs, stock.reg_convs):
+        for conv in tower:
+            assert conv.conv.weight.std().item() == pytest.approx(fan_out_std, rel=0.05)
+    assert mmdet_init.cls_convs[0].conv.weight.std().item() == pytest.approx(0.01, rel=0.05)
+    # The focal-loss prior bias and the predictor init stay as before.
+    for head in (stock, mmdet_init):
+        assert torch.allclose(head.retina_cls.bias, torch.full_like(head.retina_cls.bias, -4.595),
+                              atol=1e-3)
+        assert head.retina_reg.weight.std().item() == pytest.approx(0.001, rel=0.05)
+    # The IFR side inherits the init_cfg; its initial weights are bit-identical.
+    ifr, ifr_mmdet_init = _build_head(prefix, 'ifr'), _build_head(prefix, 'ifr', None)
+    before, after = ifr_mmdet_init.state_dict(), ifr.state_dict()
+    assert before.keys() == after.keys()
+    assert all(torch.equal(before[k], after[k]) for k in before)
+
+
 #: Stock heads without norm layers whose rows have a "stock + GN head" control.
 GN_HEAD_CONTROLS = ('retinanet', 'freeanchor')
 
