@@ -149,3 +149,25 @@ def test_a_note_is_carried_into_the_row_and_its_table_line(study):
     line = zoo.table_markdown(dict(protocol='p', comparable_rule='c', verdict_rule='v',
                                    rows=[row])).splitlines()[2]
     assert line.startswith('| Mask R-CNN |') and '**ahead**; seed 0 on another machine |' in line
+
+
+def test_a_control_column_is_paired_with_the_ifr_side_on_both_test_sets(study, tmp_path):
+    gn = f'{DEMO}/retinanet_mbv2_fpn_shapes_baseline-gn-head.py'
+    val = [_run('gn', 'baseline', s, ap, gn) for s, ap in enumerate([34.0, 34.0, 31.0])]
+    held = [dict(r, test_set='heldout', segm_AP=r['segm_AP'] - 4) for r in val]
+    (tmp_path / 'gn.json').write_text(json.dumps(dict(runs=val)))
+    (tmp_path / 'gn_held.json').write_text(json.dumps(dict(runs=held)))
+    control = dict(name='stock + GN head', results='gn.json', heldout='gn_held.json', row='gn')
+    row = study(control=control)
+    gn_row = row['control']
+    assert gn_row['name'] == 'stock + GN head' and gn_row['mean'] == pytest.approx(33.0)
+    # IFR 33 / 35 / 37 against 34 / 34 / 31, seed by seed.
+    assert gn_row['delta']['per_seed'] == {'0': -1.0, '1': 1.0, '2': 6.0}
+    assert gn_row['heldout']['delta']['per_seed'] == {'0': -2.0, '1': 0.0, '2': 5.0}
+    # The row's own comparison stays against its stock side.
+    assert row['delta']['mean'] == pytest.approx(4.0) and row['verdict'] == 'ahead'
+    line = zoo.table_markdown(dict(protocol='p', comparable_rule='c', verdict_rule='v',
+                                   rows=[row])).splitlines()[2]
+    assert '; stock + GN head: 33.0 +- 1.7, IFR - it +2.0 +- 3.6 (held out +1.0 +- 3.6) |' in line
+    with pytest.raises(ValueError, match="control 'x': keys .*it needs name, results and row"):
+        study(control=dict(name='x', results='gn.json'))

@@ -185,11 +185,7 @@ def build_row(spec: dict, results_dir: str, metafile: str) -> dict:
     else:
         row['heldout'] = None
     if spec.get('control'):
-        control = spec['control']
-        runs = _runs(results_dir, control['results'], control['row'],
-                     control.get('head', 'baseline'), control.get('label'))
-        row['control'] = dict(name=control['name'], **_side(runs, key),
-                              results=control['results'])
+        row['control'] = _control(spec['control'], results_dir, key, ifr, row['heldout'])
     default_towers = list(refined_towers(ifr_runs[0]['config']))
     row['comparable'], reason = _comparable(row, spec, default_towers)
     if reason:
@@ -198,6 +194,32 @@ def build_row(spec: dict, results_dir: str, metafile: str) -> dict:
     if spec.get('note'):
         row['note'] = spec['note']
     return row
+
+
+def _control(spec: dict, results_dir: str, key: str, ifr: dict,
+             heldout: Optional[dict]) -> dict:
+    """A control column (another stock variant, e.g. the stock head with
+    GroupNorm): its scores, IFR - control paired by seed, and the same on the
+    held-out images where the manifest names its held-out file."""
+    check = sorted(set(spec) - {'name', 'results', 'row', 'head', 'label', 'heldout'})
+    if check or not {'name', 'results', 'row'} <= set(spec):
+        raise ValueError(f"control {spec.get('name')!r}: keys {sorted(spec)}; it needs name, "
+                         'results and row, and may have head, label and heldout')
+
+    def side(filename):
+        return _side(_runs(results_dir, filename, spec['row'], spec.get('head', 'baseline'),
+                           spec.get('label')), key)
+
+    control = side(spec['results'])
+    out = dict(name=spec['name'], **control, delta=_paired(control, ifr),
+               results=spec['results'], heldout=None)
+    if spec.get('heldout'):
+        if heldout is None:
+            raise ValueError(f"control {spec['name']!r} has held-out results, its row has none")
+        held = side(spec['heldout'])
+        out['heldout'] = dict(control=held, delta=_paired(held, heldout['ifr']),
+                              results=spec['heldout'])
+    return out
 
 
 def _comparable(row: dict, spec: dict, default_towers: List[str]):
@@ -261,7 +283,10 @@ def table_markdown(table: dict) -> str:
             compares = f"no: {row['reason']}"
         if row.get('control'):
             control = row['control']
-            compares += f"; {control['name']}: {_pm(control)}"
+            held = control['heldout']
+            compares += (f"; {control['name']}: {_pm(control)}, IFR - it "
+                         f"{_pm(control['delta'], True)}"
+                         + (f" (held out {_pm(held['delta'], True)})" if held else ''))
         if row.get('note'):
             compares += f"; {row['note']}"
         mmdet_zoo = '-' if row['mmdet'] is None else f"{row['mmdet']['value']}"
