@@ -1,5 +1,6 @@
 """The demo configs: each pair differs only in the mask head."""
 import glob
+import inspect
 import os.path as osp
 
 import pytest
@@ -523,6 +524,18 @@ def test_stock_towers_start_kaiming_and_the_ifr_side_is_unchanged(prefix):
     assert all(torch.equal(before[k], after[k]) for k in before)
 
 
+def test_mmdet_init_variant_is_the_stock_side_with_retinaheads_own_init():
+    from mmdet.models import RetinaHead
+    variant = Config.fromfile(
+        osp.join(DEMO_DIR, 'retinanet_mbv2_fpn_shapes_baseline-mmdet-init.py')).to_dict()
+    stock = _framework('retinanet')
+    init_cfg = variant['model']['bbox_head'].pop('init_cfg')
+    stock['model']['bbox_head'].pop('init_cfg')
+    assert variant == stock
+    default = inspect.signature(RetinaHead.__init__).parameters['init_cfg'].default
+    assert init_cfg == default
+
+
 #: Stock heads without norm layers whose rows have a "stock + GN head" control.
 GN_HEAD_CONTROLS = ('retinanet', 'freeanchor')
 
@@ -575,6 +588,7 @@ def test_every_demo_config_is_covered():
                                      # Controls (test_gn_head_control_...).
                                      f'{m}_mbv2_fpn_shapes_baseline-gn-head.py'
                                      for m in GN_HEAD_CONTROLS} | {
+                                     'retinanet_mbv2_fpn_shapes_baseline-mmdet-init.py'} | {
                                      # Named variants (test_ifr_placement.py).
                                      f'{m}_mbv2_fpn_shapes{s}_ifr-all-towers.py'
                                      for m, s in (('meinst', '-3x'), ('blendmask', ''),
