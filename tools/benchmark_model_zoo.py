@@ -20,11 +20,11 @@ Rows come from a YAML file (``--rows``)::
         # optional per side: label (the seed study's name for the model,
         # default stock / IFR)
 
-A seed study's row may name one side only (a control: another stock variant
-trained and scored beside a pair, e.g. the stock head with GroupNorm).
-
 or from ``configs/ifr/metafile.yml`` (``--models mask_rcnn_r50_ifr_1x ...``),
 whose entries name the mmdet baseline config of each IFR config.
+
+A seed study's row may name one side only (a control: another stock variant
+trained and scored beside a pair, e.g. the stock head with GroupNorm).
 
 Examples::
 
