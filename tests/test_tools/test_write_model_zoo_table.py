@@ -169,5 +169,7 @@ def test_a_control_column_is_paired_with_the_ifr_side_on_both_test_sets(study, t
     line = zoo.table_markdown(dict(protocol='p', comparable_rule='c', verdict_rule='v',
                                    rows=[row])).splitlines()[2]
     assert '; stock + GN head: 33.0 +- 1.7, IFR - it +2.0 +- 3.6 (held out +1.0 +- 3.6) |' in line
+    # The row's own held-out column stays IFR - stock.
+    assert '| +4.0 +- 1.0 | +4.0 +- 1.0 | **ahead**' in line
     with pytest.raises(ValueError, match="control 'x': keys .*it needs name, results and row"):
         study(control=dict(name='x', results='gn.json'))

@@ -283,10 +283,11 @@ def table_markdown(table: dict) -> str:
             compares = f"no: {row['reason']}"
         if row.get('control'):
             control = row['control']
-            held = control['heldout']
+            control_held = control['heldout']
             compares += (f"; {control['name']}: {_pm(control)}, IFR - it "
                          f"{_pm(control['delta'], True)}"
-                         + (f" (held out {_pm(held['delta'], True)})" if held else ''))
+                         + (f" (held out {_pm(control_held['delta'], True)})"
+                            if control_held else ''))
         if row.get('note'):
             compares += f"; {row['note']}"
         mmdet_zoo = '-' if row['mmdet'] is None else f"{row['mmdet']['value']}"
