@@ -493,10 +493,12 @@ def test_framework_pair_has_a_rows_file(prefix):
 KAIMING_TOWER_PAIRS = ('retinanet', 'freeanchor')
 
 
-def _build_head(prefix: str, side: str, init_cfg='config') -> torch.nn.Module:
+def _build_head(prefix: str, side: str, mmdet_init: bool = False) -> torch.nn.Module:
+    """The initialised box head of a demo config (``mmdet_init``: without the
+    config's ``init_cfg``, so with the mmdet class's own)."""
     cfg = Config.fromfile(osp.join(DEMO_DIR, f'{prefix}_mbv2_fpn_shapes_{side}.py'))
     head_cfg = cfg.model.bbox_head
-    if init_cfg != 'config':
+    if mmdet_init:
         head_cfg.pop('init_cfg')
     torch.manual_seed(0)
     head = MODELS.build(head_cfg)
@@ -506,7 +508,7 @@ def _build_head(prefix: str, side: str, init_cfg='config') -> torch.nn.Module:
 
 @pytest.mark.parametrize('prefix', KAIMING_TOWER_PAIRS)
 def test_stock_towers_start_kaiming_and_the_ifr_side_is_unchanged(prefix):
-    stock, mmdet_init = _build_head(prefix, 'baseline'), _build_head(prefix, 'baseline', None)
+    stock, mmdet_init = _build_head(prefix, 'baseline'), _build_head(prefix, 'baseline', True)
     fan_out_std = (2 / (128 * 9))**0.5
     for tower in (stock.cls_convs, stock.reg_convs):
         for conv in tower:
@@ -518,7 +520,7 @@ def test_stock_towers_start_kaiming_and_the_ifr_side_is_unchanged(prefix):
                               atol=1e-3)
         assert head.retina_reg.weight.std().item() == pytest.approx(0.001, rel=0.05)
     # The IFR side inherits the init_cfg; its initial weights are bit-identical.
-    ifr, ifr_mmdet_init = _build_head(prefix, 'ifr'), _build_head(prefix, 'ifr', None)
+    ifr, ifr_mmdet_init = _build_head(prefix, 'ifr'), _build_head(prefix, 'ifr', True)
     before, after = ifr_mmdet_init.state_dict(), ifr.state_dict()
     assert before.keys() == after.keys()
     assert all(torch.equal(before[k], after[k]) for k in before)
@@ -526,8 +528,7 @@ def test_stock_towers_start_kaiming_and_the_ifr_side_is_unchanged(prefix):
 
 def test_mmdet_init_variant_is_the_stock_side_with_retinaheads_own_init():
     from mmdet.models import RetinaHead
-    variant = Config.fromfile(
-        osp.join(DEMO_DIR, 'retinanet_mbv2_fpn_shapes_baseline-mmdet-init.py')).to_dict()
+    variant = _framework('retinanet', 'baseline-mmdet-init')
     stock = _framework('retinanet')
     init_cfg = variant['model']['bbox_head'].pop('init_cfg')
     stock['model']['bbox_head'].pop('init_cfg')
@@ -543,15 +544,13 @@ GN_HEAD_CONTROLS = ('retinanet', 'freeanchor')
 @pytest.mark.parametrize('prefix', GN_HEAD_CONTROLS)
 def test_gn_head_control_differs_from_the_stock_side_in_the_towers_norm_only(prefix):
     stock = _framework(prefix)
-    control = Config.fromfile(
-        osp.join(DEMO_DIR, f'{prefix}_mbv2_fpn_shapes_baseline-gn-head.py')).to_dict()
+    control = _framework(prefix, 'baseline-gn-head')
     norm_cfg = control['model']['bbox_head'].pop('norm_cfg')
     assert norm_cfg == dict(type='GN', num_groups=32, requires_grad=True)
     assert stock['model']['bbox_head'].get('norm_cfg') is None
     stock['model']['bbox_head'].pop('norm_cfg', None)
     assert control == stock
-    head = MODELS.build(Config.fromfile(
-        osp.join(DEMO_DIR, f'{prefix}_mbv2_fpn_shapes_baseline-gn-head.py')).model.bbox_head)
+    head = _build_head(prefix, 'baseline-gn-head')
     for tower in (head.cls_convs, head.reg_convs):
         assert len(tower) == 4
         assert all(isinstance(conv.gn, torch.nn.GroupNorm) and conv.conv.bias is None

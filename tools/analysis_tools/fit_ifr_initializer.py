@@ -20,7 +20,6 @@ Example::
 """
 import argparse
 import json
-import os
 import os.path as osp
 import sys
 from typing import Dict, Optional
@@ -31,6 +30,7 @@ from torch import Tensor
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 from mmifr.models.layers import FixedPointInitializer, IFRRefiner  # noqa: E402
 from tools.lib.models import build_detector, build_loader, config_dataset  # noqa: E402
+from tools.lib.outputs import write_json  # noqa: E402
 from tools.lib.progress import log, quiet_mmengine  # noqa: E402
 from tools.lib.roi_features import gt_roi_features  # noqa: E402
 
@@ -136,9 +136,7 @@ def main(argv=None) -> None:
         **compare_starts(refiner, initializer, x_val))
     print(json.dumps(result, indent=2))
     if args.out:
-        os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
-        with open(args.out, 'w') as f:
-            json.dump(result, f, indent=2)
+        write_json(args.out, result)
         log(f'written {args.out}')
 
 

@@ -22,8 +22,6 @@ Without a checkpoint the model's initial weights are probed. Example
         --out work_dirs/probe/condinst_ifr_s0.json
 """
 import argparse
-import json
-import os
 import os.path as osp
 import sys
 from typing import Dict, List
@@ -34,6 +32,7 @@ from mmengine.runner import set_random_seed
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 from tools.lib.models import build_detector, build_loader, config_dataset  # noqa: E402
+from tools.lib.outputs import write_json  # noqa: E402
 from tools.lib.progress import quiet_mmengine  # noqa: E402
 
 DETECTION_LOSSES = ('loss_cls', 'loss_bbox', 'loss_centerness')
@@ -114,9 +113,7 @@ def main(argv=None) -> dict:
     result = dict(config=args.config, checkpoint=args.checkpoint, cfg_options=args.cfg_options,
                   mean=summary, batches=rows)
     if args.out:
-        os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
-        with open(args.out, 'w') as f:
-            json.dump(result, f, indent=1)
+        write_json(args.out, result, indent=1)
     return result
 
 

@@ -16,8 +16,6 @@ Example::
         configs/ifr/demo/retinanet_mbv2_fpn_shapes_baseline.py --out work_dirs/probe/retina.json
 """
 import argparse
-import json
-import os
 import os.path as osp
 import sys
 from typing import Dict
@@ -29,6 +27,7 @@ from mmengine.runner import set_random_seed
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 from mmifr.models.layers import IFRRefiner  # noqa: E402
 from tools.lib.models import build_detector, build_loader  # noqa: E402
+from tools.lib.outputs import write_json  # noqa: E402
 from tools.lib.progress import quiet_mmengine  # noqa: E402
 
 TOWERS = ('cls_convs', 'reg_convs')
@@ -66,11 +65,12 @@ def probe(model: torch.nn.Module, loader) -> dict:
     """rms of each tower's output over the loader's images and FPN levels,
     and the std of each tower conv's weights."""
     head = model.bbox_head
-    sums: Dict[str, list] = {name: [] for name in tower_outputs(head)}
+    outputs = tower_outputs(head)
+    sums: Dict[str, list] = {name: [] for name in outputs}
     handles = [
         module.register_forward_hook(
             lambda m, i, o, name=name: sums[name].append(o.detach().pow(2).mean().item()))
-        for name, module in tower_outputs(head).items()
+        for name, module in outputs.items()
     ]
     try:
         with torch.no_grad():
@@ -102,9 +102,7 @@ def main(argv=None) -> dict:
     for name, rms in result['tower_output_rms'].items():
         print(f'{name}: output rms {rms:.4f}')
     if args.out:
-        os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
-        with open(args.out, 'w') as f:
-            json.dump(result, f, indent=2)
+        write_json(args.out, result)
     return result
 
 

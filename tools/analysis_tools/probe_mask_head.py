@@ -24,8 +24,6 @@ Example (docs/ifr_vs_stock_head.md, section 5)::
 """
 import argparse
 import copy
-import json
-import os
 import os.path as osp
 import sys
 from typing import Optional
@@ -40,6 +38,7 @@ from tools.lib.benchmark.solves import EXACT_SOLVE  # noqa: E402
 from tools.lib.mask_head_probe import (gt_box_mask_quality, gt_box_rois,  # noqa: E402
                                        tower_response)
 from tools.lib.models import build_detector  # noqa: E402
+from tools.lib.outputs import write_json  # noqa: E402
 from tools.lib.progress import quiet_mmengine  # noqa: E402
 
 
@@ -132,9 +131,7 @@ def main(argv=None) -> dict:
         result['response']['steps_to_tol_1e-3'] = steps
         print(f'IFR solve: {steps:.1f} Broyden steps per RoI to tol 1e-3 (at most 40)')
     if args.out:
-        os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
-        with open(args.out, 'w') as f:
-            json.dump(result, f, indent=2)
+        write_json(args.out, result)
         print(f'wrote {args.out}')
     return result
 

@@ -10,6 +10,7 @@ runners out of its package. ``import mmifr`` imports none of it. The scripts put
 - :mod:`.benchmark`: the cost benchmark (``tools/analysis_tools/benchmark_ifr_cost.py``), the
   video warm start's (``benchmark_video_warm_start.py``), the model-zoo benchmark's in-process
   measurement and the solver as first released;
+- :mod:`.outputs`: writing a tool's JSON results (the folder made first);
 - :mod:`.trained_run`: a training run of ``tools/train.py`` and its test: launching them, the
   metrics and checkpoint they leave, whether a finished run may be reused for a config;
 - :mod:`.seed_study`: the statistics and tables of a seed study (``tools/benchmark_model_zoo.py``);

@@ -7,9 +7,8 @@ import sys
 
 import pytest
 
+from tool_runs import REPO_ROOT
 from tools.lib.benchmark.model_inference import measure
-
-REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))))
 
 
 @pytest.mark.parametrize('model', ['sipmask-vis', 'masktrack-rcnn'])
