@@ -55,6 +55,7 @@ import yaml
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 from tools.lib.benchmark.model_inference import measure  # noqa: E402
 from tools.lib.models import resolve_config  # noqa: E402
+from tools.lib.outputs import write_json, write_results  # noqa: E402
 from tools.lib.seed_study import seed_study_markdown  # noqa: E402
 from tools.lib.trained_run import (AP_KEYS, ROOT, VIS_SUFFIX, check_trained_from,  # noqa: E402
                                    coco_aps, evaluate, last_test_metrics, parse_cfg_options,
@@ -240,8 +241,7 @@ def seed_run(row: dict, side: str, seed: int, args) -> dict:
         bbox_AP=coco_aps(metrics, 'bbox').get('AP'),
         checkpoint=osp.relpath(checkpoint, ROOT) if checkpoint.startswith(ROOT) else checkpoint,
         metrics=metrics)
-    with open(record, 'w') as f:
-        json.dump(run, f, indent=2)
+    write_json(record, run)
     return run
 
 
@@ -257,10 +257,7 @@ def seed_study(rows: List[dict], args) -> None:
                 runs.append(seed_run(row, side, seed, args))
                 # Written after every run: a long study can stop anywhere.
                 table = seed_study_markdown(runs, title)
-                with open(out + '.md', 'w') as f:
-                    f.write(table)
-                with open(out + '.json', 'w') as f:
-                    json.dump(dict(runs=runs), f, indent=2)
+                write_results(out, dict(runs=runs), table)
     print(table, flush=True)
     print(f'[seed study] wrote {out}.md and {out}.json', flush=True)
 
@@ -308,10 +305,7 @@ def main():
         title += f', one run each, seed {seeds.pop()}'
     table = markdown(results, title)
     print(table, flush=True)
-    with open(osp.join(args.work_dir, 'model_zoo.md'), 'w') as f:
-        f.write(table)
-    with open(osp.join(args.work_dir, 'model_zoo.json'), 'w') as f:
-        json.dump(results, f, indent=2)
+    write_results(osp.join(args.work_dir, 'model_zoo'), results, table)
     print(f'[benchmark] wrote {args.work_dir}/model_zoo.md and model_zoo.json', flush=True)
 
 

@@ -89,7 +89,6 @@ The measurements live in :mod:`tools.lib.benchmark` (one module per
 section); this script is their command line.
 """
 import argparse
-import json
 import os
 import os.path as osp
 import sys
@@ -100,6 +99,7 @@ import torch
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 from tools.lib.benchmark import (head_memory_worker, machine, run_accuracy,  # noqa: E402
                                  run_e2e, run_head, run_syncs, target_rows, write_report)
+from tools.lib.outputs import write_json  # noqa: E402
 from tools.lib.progress import log, quiet_mmengine  # noqa: E402
 
 SECTIONS = ('head', 'e2e', 'syncs', 'accuracy')
@@ -250,9 +250,7 @@ def main(argv=None) -> None:
     print(table)
     log(f'written {stem}.json and {stem}.md')
     if args.targets_json:
-        os.makedirs(osp.dirname(osp.abspath(args.targets_json)), exist_ok=True)
-        with open(args.targets_json, 'w') as f:
-            json.dump(report['targets'], f, indent=2)
+        write_json(args.targets_json, report['targets'])
         log(f'written {args.targets_json}')
 
 

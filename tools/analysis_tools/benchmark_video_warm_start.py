@@ -18,8 +18,6 @@ Example (the video demo pair, trained from the image demo models)::
         --out docs/results/video_warm_start
 """
 import argparse
-import json
-import os
 import os.path as osp
 import sys
 
@@ -31,6 +29,7 @@ from tools.lib.benchmark.timing import machine  # noqa: E402
 from tools.lib.benchmark.video_warm_start import (match_calibration,  # noqa: E402
                                                   run_warm_start, warm_start_markdown)
 from tools.lib.models import resolve_path  # noqa: E402
+from tools.lib.outputs import write_results  # noqa: E402
 from tools.lib.progress import log, quiet_mmengine  # noqa: E402
 
 
@@ -104,11 +103,7 @@ def main(argv=None):
         report['match_calibration'] = calibration
     report['machine'] = machine()
     markdown = warm_start_markdown(report, report['machine'])
-    os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
-    with open(args.out + '.json', 'w') as f:
-        json.dump(report, f, indent=2)
-    with open(args.out + '.md', 'w') as f:
-        f.write(markdown)
+    write_results(args.out, report, markdown)
     print(markdown)
     log(f'wrote {args.out}.json and {args.out}.md')
 

@@ -28,7 +28,6 @@ Example::
 """
 import argparse
 import contextlib
-import json
 import os.path as osp
 import sys
 from typing import Dict, List, Sequence
@@ -40,6 +39,7 @@ from mmengine.utils import track_iter_progress
 from torch.nn import functional as F
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
+from tools.lib.outputs import write_results  # noqa: E402
 from tools.lib.progress import log  # noqa: E402
 
 THRESHOLDS = (0.02, 0.03, 0.04, 0.05, 0.07, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5)
@@ -202,10 +202,7 @@ def main(argv=None):
                    f"{100 * chosen['error']:.2f} %)" if chosen else 'none of those tried')]
     markdown = '\n'.join(['# BoxInst colour prior: pairs flagged similar (recall of same-object '
                           'pairs / error: flagged pairs crossing the boundary, %)', ''] + lines)
-    with open(f'{args.out}.json', 'w') as f:
-        json.dump(result, f, indent=2)
-    with open(f'{args.out}.md', 'w') as f:
-        f.write(markdown + '\n')
+    write_results(args.out, result, markdown + '\n')
     print(markdown)
     log(f'written {args.out}.json, {args.out}.md')
     return 0

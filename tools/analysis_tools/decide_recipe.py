@@ -24,6 +24,7 @@ import os.path as osp
 import sys
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
+from tools.lib.outputs import write_results  # noqa: E402
 from tools.lib.seed_study import METRICS, mean_std, paired_difference  # noqa: E402
 
 MODELS = ('stock', 'reference', 'candidate')
@@ -138,11 +139,8 @@ def main(argv=None):
         rule=dict(metric=args.metric, margin=args.margin, min_seeds=args.min_seeds,
                   **{n: ':'.join(k) for n, k in models.items()}),
         verdict=decision, why=why, studies=dict(args.study), test_sets=summaries)
-    with open(f'{args.out}.json', 'w') as f:
-        json.dump(result, f, indent=2)
     markdown = to_markdown(result)
-    with open(f'{args.out}.md', 'w') as f:
-        f.write(markdown)
+    write_results(args.out, result, markdown)
     print(markdown)
     return 0
 

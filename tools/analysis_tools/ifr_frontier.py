@@ -20,7 +20,6 @@ Seeds evaluated by separate processes (one per core) are joined with
 """
 import argparse
 import json
-import os
 import os.path as osp
 import sys
 
@@ -32,6 +31,7 @@ from tools.lib.benchmark.frontier import (checkpoint_of, evaluate_recipe,  # noq
                                           frontier_markdown, frontier_point, merge_points,
                                           plot_frontier)
 from tools.lib.models import resolve_config  # noqa: E402
+from tools.lib.outputs import write_results  # noqa: E402
 from tools.lib.progress import log, quiet_mmengine  # noqa: E402
 from tools.lib.seed_study import mean_std  # noqa: E402
 
@@ -109,13 +109,9 @@ def main(argv=None):
     stock = mean_std(list(stock_aps.values()))
     title = (f'IFR cost / accuracy frontier (seeds {sorted({s for _, s in stock_aps})}; '
              f"stock mask AP {stock['mean']:.1f})")
-    os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
-    with open(args.out + '.json', 'w') as f:
-        json.dump(dict(title=title, argv=sys.argv[1:] if argv is None else list(argv),
-                       points=points), f, indent=2)
     table = frontier_markdown(points, title)
-    with open(args.out + '.md', 'w') as f:
-        f.write(table)
+    write_results(args.out, dict(title=title, argv=sys.argv[1:] if argv is None else list(argv),
+                                 points=points), table)
     plot_frontier(points, args.out + '.png', title)
     print(table)
     log(f'[frontier] wrote {args.out}.json, .md and .png')

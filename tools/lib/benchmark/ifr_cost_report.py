@@ -5,11 +5,10 @@ The report is the dict the tool assembles: ``machine``
 the sections it ran (``head``, ``e2e``, ``accuracy``), as the section
 functions return them.
 """
-import json
-import os
 import os.path as osp
 from typing import Dict, List, Tuple
 
+from ..outputs import write_results
 from .ifr_cost_targets import targets_markdown
 
 
@@ -162,10 +161,6 @@ def write_report(report: Dict, out_dir: str, name: str) -> Tuple[str, str]:
         tuple: The markdown (:func:`markdown`) and the path stem written.
     """
     table = markdown(report)
-    os.makedirs(out_dir, exist_ok=True)
     stem = osp.join(out_dir, name)
-    with open(stem + '.json', 'w') as f:
-        json.dump(report, f, indent=2, default=str)
-    with open(stem + '.md', 'w') as f:
-        f.write(table + '\n')
+    write_results(stem, report, table + '\n', default=str)
     return table, stem
