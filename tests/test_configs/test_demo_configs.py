@@ -560,6 +560,44 @@ def test_gn_head_control_differs_from_the_stock_side_in_the_towers_norm_only(pre
         (f'configs/ifr/demo/{prefix}_mbv2_fpn_shapes_baseline-gn-head.py', False)]
 
 
+#: Diagnostic variants of stock GroupNorm towers started from Kaiming init.
+KAIMING_TOWER_VARIANTS = {'solo': ('mask_convs', 'cls_convs', 'conv_mask_list'),
+                          'solov2': ('kernel_convs', 'cls_convs', 'conv_kernel')}
+
+
+def _build_mask_head(prefix: str, side: str) -> torch.nn.Module:
+    cfg = Config.fromfile(osp.join(DEMO_DIR, f'{prefix}_mbv2_fpn_shapes_{side}.py'))
+    torch.manual_seed(0)
+    head = MODELS.build(cfg.model.mask_head)
+    head.init_weights()
+    return head
+
+
+@pytest.mark.parametrize('prefix', sorted(KAIMING_TOWER_VARIANTS))
+def test_kaiming_towers_variant_changes_the_stock_towers_init_only(prefix):
+    stock = _framework(prefix)
+    variant = _framework(prefix, 'baseline-kaiming-towers')
+    variant['model']['mask_head'].pop('init_cfg')
+    stock['model']['mask_head'].pop('init_cfg', None)
+    assert variant == stock
+    *towers, predictor = KAIMING_TOWER_VARIANTS[prefix]
+    mmdet_init, kaiming = (_build_mask_head(prefix, s)
+                           for s in ('baseline', 'baseline-kaiming-towers'))
+    fan_out_std = (2 / (128 * 9))**0.5
+    for name in towers:
+        for conv in getattr(kaiming, name):
+            assert conv.conv.weight.std().item() == pytest.approx(fan_out_std, rel=0.05)
+        assert getattr(mmdet_init, name)[0].conv.weight.std().item() == pytest.approx(
+            0.01, rel=0.05)
+    # The predictors keep mmdet's init, the classifier its focal prior.
+    for head in (mmdet_init, kaiming):
+        preds = getattr(head, predictor)
+        for conv in (preds if isinstance(preds, torch.nn.ModuleList) else [preds]):
+            assert conv.weight.std().item() == pytest.approx(0.01, rel=0.05)
+        assert torch.allclose(head.conv_cls.bias, torch.full_like(head.conv_cls.bias, -4.595),
+                              atol=1e-3)
+
+
 def test_every_demo_config_is_covered():
     names = {osp.basename(p) for p in glob.glob(osp.join(DEMO_DIR, '*.py'))}
     frameworks = ('bmask-rcnn', 'meinst', 'blendmask') + tuple(FRAMEWORK_PAIRS)
@@ -588,6 +626,8 @@ def test_every_demo_config_is_covered():
                                      f'{m}_mbv2_fpn_shapes_baseline-gn-head.py'
                                      for m in GN_HEAD_CONTROLS} | {
                                      'retinanet_mbv2_fpn_shapes_baseline-mmdet-init.py'} | {
+                                     f'{m}_mbv2_fpn_shapes_baseline-kaiming-towers.py'
+                                     for m in KAIMING_TOWER_VARIANTS} | {
                                      # Named variants (test_ifr_placement.py).
                                      f'{m}_mbv2_fpn_shapes{s}_ifr-all-towers.py'
                                      for m, s in (('meinst', '-3x'), ('blendmask', ''),
