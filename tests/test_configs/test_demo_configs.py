@@ -598,6 +598,28 @@ def test_kaiming_towers_variant_changes_the_stock_towers_init_only(prefix):
                               atol=1e-3)
 
 
+def test_kaiming_head_variant_adds_the_mask_feature_branch_only():
+    towers = _framework('solov2', 'baseline-kaiming-towers')
+    variant = _framework('solov2', 'baseline-kaiming-head')
+    init_cfg = variant['model']['mask_head']['mask_feature_head'].pop('init_cfg')
+    assert variant == towers
+    assert init_cfg['type'] == 'Kaiming'
+    head = _build_mask_head('solov2', 'baseline-kaiming-head')
+    for name, conv in head.mask_feature_head.named_modules():
+        if isinstance(conv, torch.nn.Conv2d):
+            fan_out = conv.out_channels * conv.kernel_size[0] * conv.kernel_size[1]
+            assert conv.weight.std().item() == pytest.approx((2 / fan_out)**0.5, rel=0.1), name
+
+
+@pytest.mark.parametrize('variant,factor', [('grids-half', 2), ('grids-quarter', 4)])
+def test_solo_grid_variants_divide_the_stock_grids_only(variant, factor):
+    stock = _framework('solo')
+    grids = _framework('solo', f'baseline-{variant}')
+    num_grids = grids['model']['mask_head'].pop('num_grids')
+    assert [g * factor for g in num_grids] == stock['model']['mask_head'].pop('num_grids')
+    assert grids == stock
+
+
 def test_every_demo_config_is_covered():
     names = {osp.basename(p) for p in glob.glob(osp.join(DEMO_DIR, '*.py'))}
     frameworks = ('bmask-rcnn', 'meinst', 'blendmask') + tuple(FRAMEWORK_PAIRS)
@@ -628,6 +650,9 @@ def test_every_demo_config_is_covered():
                                      'retinanet_mbv2_fpn_shapes_baseline-mmdet-init.py'} | {
                                      f'{m}_mbv2_fpn_shapes_baseline-kaiming-towers.py'
                                      for m in KAIMING_TOWER_VARIANTS} | {
+                                     'solov2_mbv2_fpn_shapes_baseline-kaiming-head.py',
+                                     'solo_mbv2_fpn_shapes_baseline-grids-half.py',
+                                     'solo_mbv2_fpn_shapes_baseline-grids-quarter.py'} | {
                                      # Named variants (test_ifr_placement.py).
                                      f'{m}_mbv2_fpn_shapes{s}_ifr-all-towers.py'
                                      for m, s in (('meinst', '-3x'), ('blendmask', ''),
