@@ -102,7 +102,7 @@ def test_meinst_pair_differs_only_in_the_head_towers_and_ifr_runtime():
     assert meinst_model['bbox_head']['num_classes'] == 4
 
 
-@pytest.mark.parametrize('framework', ['meinst', 'retinanet'])
+@pytest.mark.parametrize('framework', ['meinst', 'retinanet', 'solo'])
 def test_3x_pairs_differ_from_the_demo_pair_only_in_the_schedule(framework):
     for side in ('baseline', 'ifr'):
         demo = Config.fromfile(osp.join(DEMO_DIR,
@@ -635,7 +635,7 @@ def test_every_demo_config_is_covered():
                                  f'{m}_mbv2_fpn_shapes_{s}.py' for m in frameworks
                                  for s in ('baseline', 'ifr')} | {
                                      f'{m}_mbv2_fpn_shapes-3x_{s}.py'
-                                     for m in ('meinst', 'retinanet')
+                                     for m in ('meinst', 'retinanet', 'solo')
                                      for s in ('baseline', 'ifr')} | {
                                      f'condinst_mbv2_fpn_shapes-2x_{s}.py'
                                      for s in ('baseline', 'ifr')} | {

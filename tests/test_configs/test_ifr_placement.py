@@ -21,7 +21,8 @@ DEFAULTS = {
     'meinst': ['meinst_r50_ifr_1x', 'demo/meinst_mbv2_fpn_shapes_ifr',
                'demo/meinst_mbv2_fpn_shapes-3x_ifr'],
     'blendmask': ['blendmask_r50_ifr_1x', 'demo/blendmask_mbv2_fpn_shapes_ifr'],
-    'solo': ['solo_r50_ifr_3x', 'demo/solo_mbv2_fpn_shapes_ifr'],
+    'solo': ['solo_r50_ifr_3x', 'demo/solo_mbv2_fpn_shapes_ifr',
+             'demo/solo_mbv2_fpn_shapes-3x_ifr'],
     'solov2': ['solov2_r50_ifr_3x', 'demo/solov2_mbv2_fpn_shapes_ifr'],
 }
 VARIANTS = {
