@@ -21,7 +21,7 @@ from typing import List
 
 import numpy as np
 import torch
-from mmdet.models.dense_heads import SOLOHead
+from mmdet.models.dense_heads import DecoupledSOLOHead, SOLOHead, SOLOV2Head
 from mmengine.config import DictAction
 from mmengine.utils import track_iter_progress
 
@@ -59,16 +59,19 @@ def count_positives(model: torch.nn.Module, loader) -> List[np.ndarray]:
     # In eval mode SOLOHead resizes every level's masks to one size; the
     # targets need the training sizes.
     head.train()
-    with torch.no_grad():
-        for data in track_iter_progress((loader, len(loader)), file=sys.stderr):
-            data = model.data_preprocessor(data, True)
-            mask_preds, _ = head(model.extract_feat(data['inputs']))
-            sizes = [m.shape[-2:] for m in mask_preds]
-            for sample in data['data_samples']:
-                _, _, pos = head._get_targets_single(sample.gt_instances, featmap_sizes=sizes)
-                for level, p in enumerate(pos):
-                    counts[level] += p.numpy()
-    head.eval()
+    try:
+        with torch.no_grad():
+            for data in track_iter_progress((loader, len(loader)), file=sys.stderr):
+                data = model.data_preprocessor(data, True)
+                mask_preds, _ = head(model.extract_feat(data['inputs']))
+                sizes = [m.shape[-2:] for m in mask_preds]
+                for sample in data['data_samples']:
+                    _, _, pos = head._get_targets_single(sample.gt_instances,
+                                                         featmap_sizes=sizes)
+                    for level, p in enumerate(pos):
+                        counts[level] += p.numpy()
+    finally:
+        head.eval()
     return counts
 
 
@@ -93,15 +96,18 @@ def main(argv=None) -> dict:
     if args.grids:
         options['model.mask_head.num_grids'] = args.grids
     model, cfg = build_detector(args.config, options)
-    if not isinstance(model.mask_head, SOLOHead) or hasattr(model.mask_head, 'mask_feature_head'):
-        raise ValueError(f'{type(model.mask_head).__name__} is not a SOLO head with one mask '
+    head = getattr(model, 'mask_head', None)
+    # Decoupled SOLO's channels are per row and column, SOLOv2's kernels
+    # are predicted: neither has a mask channel per cell.
+    if not isinstance(head, SOLOHead) or isinstance(head, (DecoupledSOLOHead, SOLOV2Head)):
+        raise ValueError(f'{type(head).__name__} is not a SOLO head with one mask '
                          'channel per grid cell')
     iters = args.iters or cfg.train_cfg.max_iters
     batch_size = args.batch_size or cfg.train_dataloader.batch_size
     loader = build_loader(cfg, args.num_images, config_dataset(cfg, train=True))
     num_images = len(loader.dataset)
     epochs = iters * batch_size / num_images
-    grids = list(model.mask_head.num_grids)
+    grids = list(head.num_grids)
     result = dict(config=args.config, grids=grids, iters=iters, batch_size=batch_size,
                   num_images=num_images, epochs=epochs,
                   levels=summarise(count_positives(model, loader), grids, epochs))
