@@ -3,7 +3,8 @@
 # not learned (mean best IoU with a ground-truth object 0.29, seed 0), and
 # neither Kaiming tower init nor grids halved or quartered changed that
 # (docs/model_zoo_demo.md, "SOLO and SOLOv2"); mmdet trains SOLO 36 COCO
-# epochs. Both sides of the pair train this long.
+# epochs. Both sides of the pair train this long. Its stock side reaches 4.6
+# mask AP (seed 0): longer, but still not learned.
 _base_ = './solo_mbv2_fpn_shapes_baseline.py'
 
 max_iters = 1350
