@@ -493,11 +493,14 @@ def test_framework_pair_has_a_rows_file(prefix):
 KAIMING_TOWER_PAIRS = ('retinanet', 'freeanchor')
 
 
-def _build_head(prefix: str, side: str, mmdet_init: bool = False) -> torch.nn.Module:
-    """The initialised box head of a demo config (``mmdet_init``: without the
-    config's ``init_cfg``, so with the mmdet class's own)."""
+def _build_head(prefix: str,
+                side: str,
+                mmdet_init: bool = False,
+                key: str = 'bbox_head') -> torch.nn.Module:
+    """The initialised head ``model.<key>`` of a demo config (``mmdet_init``:
+    without the config's ``init_cfg``, so with the mmdet class's own)."""
     cfg = Config.fromfile(osp.join(DEMO_DIR, f'{prefix}_mbv2_fpn_shapes_{side}.py'))
-    head_cfg = cfg.model.bbox_head
+    head_cfg = cfg.model[key]
     if mmdet_init:
         head_cfg.pop('init_cfg')
     torch.manual_seed(0)
@@ -565,14 +568,6 @@ KAIMING_TOWER_VARIANTS = {'solo': ('mask_convs', 'cls_convs', 'conv_mask_list'),
                           'solov2': ('kernel_convs', 'cls_convs', 'conv_kernel')}
 
 
-def _build_mask_head(prefix: str, side: str) -> torch.nn.Module:
-    cfg = Config.fromfile(osp.join(DEMO_DIR, f'{prefix}_mbv2_fpn_shapes_{side}.py'))
-    torch.manual_seed(0)
-    head = MODELS.build(cfg.model.mask_head)
-    head.init_weights()
-    return head
-
-
 @pytest.mark.parametrize('prefix', sorted(KAIMING_TOWER_VARIANTS))
 def test_kaiming_towers_variant_changes_the_stock_towers_init_only(prefix):
     stock = _framework(prefix)
@@ -581,7 +576,7 @@ def test_kaiming_towers_variant_changes_the_stock_towers_init_only(prefix):
     stock['model']['mask_head'].pop('init_cfg', None)
     assert variant == stock
     *towers, predictor = KAIMING_TOWER_VARIANTS[prefix]
-    mmdet_init, kaiming = (_build_mask_head(prefix, s)
+    mmdet_init, kaiming = (_build_head(prefix, s, key='mask_head')
                            for s in ('baseline', 'baseline-kaiming-towers'))
     fan_out_std = (2 / (128 * 9))**0.5
     for name in towers:
@@ -604,7 +599,7 @@ def test_kaiming_head_variant_adds_the_mask_feature_branch_only():
     init_cfg = variant['model']['mask_head']['mask_feature_head'].pop('init_cfg')
     assert variant == towers
     assert init_cfg['type'] == 'Kaiming'
-    head = _build_mask_head('solov2', 'baseline-kaiming-head')
+    head = _build_head('solov2', 'baseline-kaiming-head', key='mask_head')
     for name, conv in head.mask_feature_head.named_modules():
         if isinstance(conv, torch.nn.Conv2d):
             fan_out = conv.out_channels * conv.kernel_size[0] * conv.kernel_size[1]
